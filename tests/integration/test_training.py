@@ -1,0 +1,118 @@
+"""A tiny model trained end to end in seconds; resume after a kill equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import TINY_OVERRIDES, reverse_task
+
+from training.config import load_train_config
+from training.trainer import Trainer, train
+from translator.inference import Translator
+
+pytestmark = pytest.mark.integration
+
+
+def test_tiny_model_learns_to_reverse(tiny_bundle: Path) -> None:
+    src, tgt = reverse_task(40, seed=99)
+    translator = Translator(tiny_bundle)
+    for beam in (1, 4):
+        out = [r.text for r in translator.translate(src, beam_size=beam)]
+        exact = sum(o == t for o, t in zip(out, tgt, strict=True)) / len(src)
+        assert exact >= 0.85, f"beam {beam}: only {exact:.0%} exact reversals"
+
+
+def test_bundle_records_training(tiny_run: Path) -> None:
+    from translator.bundle import read_manifest
+
+    manifest = read_manifest(tiny_run / "model")
+    assert manifest["training"]["steps"] == 800
+    assert manifest["training"]["selected"] in {"best", "average"}
+    assert (tiny_run / "log.csv").read_text().count("\n") > 5
+    assert (tiny_run / "eval.csv").read_text().startswith("step,bleu,chrf")
+
+
+def _cfg(data: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return load_train_config(
+        "tiny", [*TINY_OVERRIDES, f"data_dir={data}", "max_steps=40", "save_every=10", "eval_every=20", *extra]
+    )
+
+
+def _final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def test_resume_after_simulated_kill_equals_uninterrupted(tmp_path: Path, reverse_data: Path) -> None:
+    cfg = _cfg(reverse_data, "model.dropout=0.1")
+    train(cfg, tmp_path / "a", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    trainer = Trainer(cfg, tmp_path / "b", progress=False)
+    real_step = trainer.step
+
+    def dying_step(batch):  # type: ignore[no-untyped-def]
+        if trainer.state["step"] == 27:  # after the step-20 checkpoint, before the step-30 one
+            raise Killed
+        return real_step(batch)
+
+    trainer.step = dying_step  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        trainer.train()
+    assert torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["state"]["step"] == 20
+    train(cfg, tmp_path / "b", progress=False)  # same command again: resumes at step 20
+    a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows = (tmp_path / "b" / "log.csv").read_text().splitlines()[1:]
+    steps = [int(r.split(",")[0]) for r in rows]
+    assert steps == sorted(set(steps)), "a resumed run logs each step once"
+
+
+def test_sigkill_then_rerun_same_command(tmp_path: Path, reverse_data: Path) -> None:
+    args = [f"--set={o}" for o in [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=300", "save_every=10",
+                                    "eval_every=100", "threads=1"]]  # fmt: skip
+    cmd = [sys.executable, "-m", "translator.cli", "train", "--config", "tiny", "--quiet", *args]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run([*cmd, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "b")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    ckpt = tmp_path / "b" / "checkpoints" / "last.pt"
+    deadline = time.time() + 60
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    state = torch.load(ckpt, weights_only=True)["state"]
+    assert 0 < state["step"] < 300, "killed in the middle of the run"
+    subprocess.run([*cmd, "--out", str(tmp_path / "b")], check=True, env=env, capture_output=True)
+    a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "model" / "weights.pt").read_bytes() == (
+        tmp_path / "b" / "model" / "weights.pt"
+    ).read_bytes()
+
+
+def test_changed_config_is_refused(tmp_path: Path, reverse_data: Path) -> None:
+    from translator.errors import TranslatorError
+
+    train(_cfg(reverse_data, "max_steps=10"), tmp_path, progress=False)
+    with pytest.raises(TranslatorError, match=r"different config.*lr"):
+        Trainer(_cfg(reverse_data, "lr=0.1"), tmp_path, progress=False)
+
+
+def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    from translator.errors import TranslatorError
+
+    with pytest.raises(TranslatorError, match="translator data"):
+        Trainer(_cfg(tmp_path / "nowhere"), tmp_path / "run", progress=False)

@@ -1,0 +1,102 @@
+"""Configs, the tokenizer round trip, and bundle checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import reverse_task
+
+from training.config import load_train_config
+from translator.bundle import load_bundle, save_bundle
+from translator.config import ModelConfig
+from translator.errors import TranslatorError
+from translator.model import Transformer
+from translator.tokenizer import Tokenizer, train_sentencepiece
+
+
+@pytest.fixture(scope="module")
+def spm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    src, tgt = reverse_task(500, seed=3)
+    extra = ["Un homme fait du vélo dans la rue, à côté d'une église.", "Ça coûte 5 € !"]
+    return train_sentencepiece(src + tgt + extra * 20, tmp_path_factory.mktemp("spm") / "spm", vocab_size=80)
+
+
+def test_tokenizer_round_trip(spm_model: Path) -> None:
+    tok = Tokenizer(spm_model)
+    for text in [
+        "red dog runs on the big cat",
+        "Un homme fait du vélo dans la rue, à côté d'une église.",
+        "Ça coûte 5 € !",
+    ]:
+        ids = tok.encode(text)
+        assert all(i > 3 for i in ids), "no special ids inside text"
+        assert tok.decode(ids) == text
+
+
+def test_tokenizer_missing_or_corrupt(tmp_path: Path) -> None:
+    with pytest.raises(TranslatorError, match="not found"):
+        Tokenizer(tmp_path / "nope.model")
+    bad = tmp_path / "bad.model"
+    bad.write_bytes(b"not a sentencepiece model")
+    with pytest.raises(TranslatorError, match="corrupt"):
+        Tokenizer(bad)
+
+
+def test_model_config_save_load_and_unknown_keys(tmp_path: Path) -> None:
+    cfg = ModelConfig(vocab_size=123, d_model=48, n_heads=3)
+    cfg.save(tmp_path / "config.json")
+    assert ModelConfig.load(tmp_path / "config.json") == cfg
+    (tmp_path / "bad.json").write_text(json.dumps({"d_model": 64, "n_layers": 3}))
+    with pytest.raises(TranslatorError, match=r"unknown key.*n_layers"):
+        ModelConfig.load(tmp_path / "bad.json")
+    with pytest.raises(TranslatorError, match="divisible"):
+        ModelConfig(d_model=50, n_heads=4).validate()
+
+
+def test_train_config_layers_preset_and_overrides() -> None:
+    cfg = load_train_config("multi30k", ["model.d_model=128", "lr=0.002", "precision=fp32"])
+    assert cfg.model.d_model == 128 and cfg.lr == 0.002 and cfg.precision == "fp32"
+    assert cfg.model.vocab_size == 8000  # from the preset
+    with pytest.raises(TranslatorError, match="unknown key"):
+        load_train_config("tiny", ["learning_rate=1"])
+    with pytest.raises(TranslatorError, match="not found"):
+        load_train_config("no-such-preset")
+    with pytest.raises(TranslatorError, match="precision"):
+        load_train_config("tiny", ["precision=fp8"])
+
+
+def _bundle(tmp_path: Path, spm_model: Path) -> Path:
+    torch.manual_seed(0)
+    tok = Tokenizer(spm_model)
+    model = Transformer(ModelConfig(vocab_size=tok.vocab_size, d_model=32, n_heads=2, d_ff=64,
+                                    encoder_layers=1, decoder_layers=1))  # fmt: skip
+    save_bundle(tmp_path / "m", model, spm_model, name="test")
+    return tmp_path / "m"
+
+
+def test_bundle_round_trip_in_fp16(tmp_path: Path, spm_model: Path) -> None:
+    path = _bundle(tmp_path, spm_model)
+    model, tok, manifest = load_bundle(path)
+    assert manifest["name"] == "test" and set(manifest["files"]) == {"config.json", "weights.pt", "spm.model"}
+    assert model.embed.weight.dtype == torch.float32
+    assert tok.vocab_size == model.cfg.vocab_size
+
+
+def test_bundle_errors_name_the_problem(tmp_path: Path, spm_model: Path) -> None:
+    with pytest.raises(TranslatorError, match="not found"):
+        load_bundle(tmp_path / "missing")
+    path = _bundle(tmp_path, spm_model)
+    weights = path / "weights.pt"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TranslatorError, match=r"weights\.pt does not match its manifest"):
+        load_bundle(path)
+    (path / "weights.pt").unlink()
+    with pytest.raises(TranslatorError, match=r"weights\.pt is listed in the manifest but missing"):
+        load_bundle(path)
+    (path / "manifest.json").write_text("{not json")
+    with pytest.raises(TranslatorError, match="not valid JSON"):
+        load_bundle(path)

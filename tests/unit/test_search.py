@@ -1,0 +1,125 @@
+"""Greedy and beam search against a fake step model with known probabilities."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import pytest
+import torch
+from torch import Tensor
+
+from translator.config import DecodeConfig
+from translator.errors import TranslatorError
+from translator.search import search
+
+BOS, EOS, A, B, C = 2, 3, 4, 5, 6
+V = 7
+
+
+class FakeStep:
+    """Next-token distributions that depend only on the prefix (a trie).
+
+    From the start, A is most likely (0.5) but leads to a poor continuation;
+    B (0.4) leads to a confident EOS. Greedy takes A; beam search finds B.
+    """
+
+    bos_id, eos_id = BOS, EOS
+
+    table: ClassVar[dict[tuple[int, ...], dict[int, float]]] = {
+        (): {A: 0.5, B: 0.4, C: 0.1},
+        (A,): {EOS: 0.3, A: 0.35, C: 0.35},
+        (B,): {EOS: 0.9, C: 0.1},
+        (A, A): {EOS: 1.0},
+        (A, C): {EOS: 1.0},
+        (B, C): {EOS: 1.0},
+        (C,): {EOS: 1.0},
+    }
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, sources: list[list[int]]) -> Any:
+        return {"prefix": [() for _ in sources], "src": [tuple(s) for s in sources]}
+
+    def decode_step(self, state: Any, tokens: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None, Any]:
+        self.calls += 1
+        prefixes = []
+        for p, t in zip(state["prefix"], tokens.tolist(), strict=True):
+            prefixes.append(p if t == BOS else (*p, t))
+        logp = torch.full((len(prefixes), V), float("-inf"))
+        for row, p in enumerate(prefixes):
+            for tok, prob in self.table.get(p, {EOS: 1.0}).items():
+                logp[row, tok] = math.log(prob)
+        attn = torch.ones(len(prefixes), 1, 1, 3) / 3 if need_attention else None
+        return logp, attn, {"prefix": prefixes, "src": state["src"]}
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        idx = index.tolist()
+        return {"prefix": [state["prefix"][i] for i in idx], "src": [state["src"][i] for i in idx]}
+
+
+SRC = [[10, 11, EOS]]
+
+
+def test_greedy_takes_the_locally_best_token() -> None:
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, length_penalty=0))
+    assert h.tokens == [A, A]
+    assert h.log_prob == pytest.approx(math.log(0.5 * 0.35 * 1.0))
+
+
+def test_beam_finds_the_better_sequence_and_nbest_is_sorted() -> None:
+    [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=3, n_best=3, length_penalty=0))
+    assert hyps[0].tokens == [B]
+    assert hyps[0].log_prob == pytest.approx(math.log(0.4 * 0.9))
+    scores = [h.score for h in hyps]
+    assert scores == sorted(scores, reverse=True)
+    assert len({tuple(h.tokens) for h in hyps}) == 3
+
+
+def test_length_penalty_divides_by_length() -> None:
+    [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=3, n_best=2, length_penalty=1.0))
+    for h in hyps:
+        assert h.score == pytest.approx(h.log_prob / (len(h.tokens) + 1))
+
+
+def test_batch_gives_the_same_result_as_one_by_one() -> None:
+    sources = [[10, EOS], [11, 12, 13, EOS], [14, EOS]]
+    cfg = DecodeConfig(beam_size=2, n_best=2)
+    batched = search(FakeStep(), sources, cfg)
+    for src, hyps in zip(sources, batched, strict=True):
+        alone = search(FakeStep(), [src], cfg)[0]
+        assert [(h.tokens, round(h.score, 6)) for h in hyps] == [(h.tokens, round(h.score, 6)) for h in alone]
+
+
+def test_max_length_forces_eos() -> None:
+    class Babbler(FakeStep):
+        table: ClassVar[dict[tuple[int, ...], dict[int, float]]] = {}
+
+        def decode_step(self, state: Any, tokens: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None, Any]:
+            logp = torch.log(torch.tensor([[0, 0, 0, 0, 1.0, 0, 0]] * tokens.numel()))  # never EOS
+            return logp, None, state
+
+    cfg = DecodeConfig(beam_size=1, max_length=5)
+    [[h]] = search(Babbler(), SRC, cfg)
+    assert h.tokens == [A] * 5
+    [[h]] = search(Babbler(), SRC, DecodeConfig(beam_size=3, max_length=4))
+    assert h.tokens == [A] * 4
+
+
+def test_attention_history_follows_the_hypothesis() -> None:
+    [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=2, return_attention=True))
+    att = hyps[0].attention
+    assert att is not None and att.shape == (len(hyps[0].tokens) + 1, 1, 1, 3)
+
+
+def test_finished_sentences_leave_the_batch() -> None:
+    step = FakeStep()
+    search(step, [[10, EOS]] * 4, DecodeConfig(beam_size=1))
+    assert step.calls == 3  # A, A, EOS: no extra steps for rows already done
+
+
+@pytest.mark.parametrize("bad", [{"beam_size": 0}, {"n_best": 3, "beam_size": 2}, {"max_length": 0}])
+def test_bad_decode_config_is_a_clear_error(bad: dict[str, int]) -> None:
+    with pytest.raises(TranslatorError):
+        DecodeConfig(**bad).validate()

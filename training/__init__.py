@@ -1,0 +1,1 @@
+"""Training pipeline: data fetching, tokenizer and model training."""

@@ -1,0 +1,172 @@
+"""The `translator` console script: one subcommand per job.
+
+Every subcommand turns a `TranslatorError` into `error: <message>` on stderr
+and exit code 2, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from translator.errors import TranslatorError
+
+logger = logging.getLogger("translator")
+
+
+def _read_text_file(path: str) -> list[str]:
+    from training.data import read_lines
+
+    p = Path(path)
+    if not p.is_file():
+        raise TranslatorError(f"file not found: {path}")
+    return read_lines(p)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from training.data import fetch_multi30k
+
+    fetch_multi30k(
+        Path(args.out), Path(args.source) if args.source else None, verify_checksum=not args.no_verify_checksum
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.config import load_train_config
+    from training.trainer import train
+
+    cfg = load_train_config(args.config, args.set)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    bundle = train(cfg, out, progress=not args.quiet)
+    print(bundle)
+    return 0
+
+
+def _decode_options(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "beam_size": args.beam,
+        "length_penalty": args.length_penalty,
+        "max_length_ratio": args.max_length_ratio,
+        "max_batch_size": args.batch_size,
+    }
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from translator.inference import Translator
+
+    if args.text:
+        texts = list(args.text)
+    elif args.input:
+        texts = _read_text_file(args.input)
+    else:
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    translator = Translator(args.model, max_input_tokens=args.max_input_tokens, threads=args.threads)
+    results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
+    out = "".join(r.text + "\n" for r in results)
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import sacrebleu
+
+    from translator.inference import Translator
+
+    src, ref = _read_text_file(args.src), _read_text_file(args.ref)
+    if len(src) != len(ref):
+        raise TranslatorError(f"{args.src} has {len(src)} lines but {args.ref} has {len(ref)}")
+    translator = Translator(args.model, max_input_tokens=args.max_input_tokens, threads=args.threads)
+    t0 = time.perf_counter()
+    hyps = [r.text for r in translator.translate(src, **_decode_options(args))]  # type: ignore[arg-type]
+    seconds = time.perf_counter() - t0
+    if args.output:
+        Path(args.output).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    result = {
+        "bleu": round(bleu.corpus_score(hyps, [ref]).score, 2),
+        "chrf": round(chrf.corpus_score(hyps, [ref]).score, 2),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+        "sentences": len(src),
+        "beam": args.beam,
+        "model": str(translator.model_dir),
+        "seconds": round(seconds, 2),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def _add_decode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model bundle directory (default: the shipped model)")
+    p.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
+    p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--max-length-ratio", type=float, default=2.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-input-tokens", type=int, default=256, help="longer inputs are refused (default 256)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="translator", description="English->French translation")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="download or copy Multi30k task 1 and verify it")
+    p.add_argument("--from", dest="source", help="local directory with the *.gz files instead of downloading")
+    p.add_argument("--out", default="data/multi30k")
+    p.add_argument("--no-verify-checksum", action="store_true")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="train a model (resumes if the output directory has a checkpoint)")
+    p.add_argument("--config", default="multi30k", help="preset name (tiny, multi30k) or YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="run directory (default runs/<config>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("translate", help="translate text")
+    p.add_argument("text", nargs="*", help="texts to translate (default: stdin, one per line)")
+    p.add_argument("-i", "--input", help="input file, one sentence per line")
+    p.add_argument("-o", "--output", help="output file (default stdout)")
+    _add_decode_args(p)
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("evaluate", help="BLEU and chrF of a model on a test set (sacreBLEU)")
+    p.add_argument("--src", required=True)
+    p.add_argument("--ref", required=True)
+    p.add_argument("--output", help="also write the translations here")
+    _add_decode_args(p)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except TranslatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Typed configs: the model's shape and the decoder's settings.
+
+Every config is a frozen dataclass that rejects unknown keys when loaded, and
+is saved as JSON next to the weights it describes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from translator.errors import TranslatorError
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "") -> T:
+    """Build dataclass `cls` from `data`, rejecting unknown keys by name."""
+    if not isinstance(data, dict):
+        raise TranslatorError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TranslatorError(
+            f"{where or cls.__name__}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}"
+        )
+    try:
+        obj = cls(**data)
+    except TypeError as exc:
+        raise TranslatorError(f"{where or cls.__name__}: {exc}") from None
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the encoder-decoder Transformer.
+
+    The architecture is the pre-norm Transformer that CTranslate2's
+    `TransformerSpec` expresses: sinusoidal positions, embeddings scaled by
+    sqrt(d_model), one shared vocabulary with tied input/output embeddings,
+    ReLU feed-forward layers and a final layer norm on each stack.
+    """
+
+    vocab_size: int = 8000
+    d_model: int = 256
+    n_heads: int = 4
+    d_ff: int = 1024
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    max_positions: int = 1024
+    pad_id: int = 0
+    unk_id: int = 1
+    bos_id: int = 2
+    eos_id: int = 3
+
+    def validate(self) -> None:
+        if self.d_model % self.n_heads:
+            raise TranslatorError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        for name in ("vocab_size", "d_model", "n_heads", "d_ff", "encoder_layers", "decoder_layers"):
+            if getattr(self, name) <= 0:
+                raise TranslatorError(f"ModelConfig.{name} must be positive")
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> ModelConfig:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise TranslatorError(f"model config not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TranslatorError(f"model config {path} is not valid JSON: {exc}") from None
+        return from_dict(cls, data, where=str(path))
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """Settings of greedy and beam search."""
+
+    beam_size: int = 5
+    n_best: int = 1
+    length_penalty: float = 1.0
+    max_length_ratio: float = 2.0
+    max_length_extra: int = 10
+    max_length: int = 256
+    return_attention: bool = False
+
+    def validate(self) -> None:
+        if self.beam_size < 1:
+            raise TranslatorError(f"beam_size must be >= 1, got {self.beam_size}")
+        if not 1 <= self.n_best <= self.beam_size:
+            raise TranslatorError(f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}")
+        if self.max_length < 1:
+            raise TranslatorError(f"max_length must be >= 1, got {self.max_length}")
+        if self.max_length_ratio <= 0:
+            raise TranslatorError(f"max_length_ratio must be > 0, got {self.max_length_ratio}")
+        if self.length_penalty < 0:
+            raise TranslatorError(f"length_penalty must be >= 0, got {self.length_penalty}")
+
+    def max_target_length(self, source_length: int) -> int:
+        """Longest target (without EOS) allowed for a source of this many tokens."""
+        return max(1, min(self.max_length, int(self.max_length_ratio * source_length) + self.max_length_extra))

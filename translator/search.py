@@ -1,0 +1,170 @@
+"""Greedy and beam search over one step interface, shared by every engine.
+
+An engine implements `StepModel`: `encode` builds an opaque decoder state for
+a batch of sources, `decode_step` feeds one token per hypothesis and returns
+log-probabilities, and `reorder` selects/duplicates hypotheses (expanding a
+batch into beams, following beam back-pointers, dropping finished rows).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from translator.config import DecodeConfig
+
+
+class StepModel(Protocol):
+    bos_id: int
+    eos_id: int
+
+    def encode(self, sources: list[list[int]]) -> Any:
+        """Decoder state for a batch of sources (token ids ending with EOS)."""
+
+    def decode_step(self, state: Any, tokens: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None, Any]:
+        """Feed tokens (N,); return log-probs (N, V), cross-attention (N, L, nh, S) or None, new state."""
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        """Keep rows `index` (N',) of the state, in that order."""
+
+
+@dataclasses.dataclass
+class Hypothesis:
+    tokens: list[int]  # target ids, without BOS/EOS
+    score: float  # log-probability normalised by length ** length_penalty
+    log_prob: float  # total log-probability, EOS included
+    attention: Tensor | None = None  # (T, L, nh, S): one row per emitted token, EOS included
+
+
+def search(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    """Translate a batch; returns `cfg.n_best` hypotheses per source, best first."""
+    if not sources:
+        return []
+    if cfg.beam_size == 1:
+        return [[h] for h in _greedy(model, sources, cfg)]
+    return _beam(model, sources, cfg)
+
+
+def _length_norm(log_prob: float, length: int, alpha: float) -> float:
+    return log_prob / (length**alpha) if alpha else log_prob
+
+
+def _force_eos(logp: Tensor, rows: Tensor, eos: int) -> Tensor:
+    """Rows that reached their length limit may only emit EOS (kept finite so it is always chosen)."""
+    if bool(rows.any()):
+        logp = logp.clone()
+        eos_col = logp[:, eos].clamp(min=-1e4)
+        logp[rows] = float("-inf")
+        logp[rows, eos] = eos_col[rows]
+    return logp
+
+
+def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[Hypothesis]:
+    n = len(sources)
+    max_len = torch.tensor([cfg.max_target_length(len(s) - 1) for s in sources])
+    state = model.encode(sources)
+    alive = torch.arange(n)
+    tokens = torch.full((n,), model.bos_id, dtype=torch.long)
+    history = torch.zeros((n, 0), dtype=torch.long)
+    total = torch.zeros(n)
+    attn_hist: Tensor | None = None
+    results: list[Hypothesis | None] = [None] * n
+    step = 0
+    while alive.numel():
+        logp, attn, state = model.decode_step(state, tokens, cfg.return_attention)
+        logp = _force_eos(logp, max_len[alive] <= step, model.eos_id)
+        best_lp, tokens = logp.max(dim=-1)
+        total = total + best_lp
+        history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
+        if attn is not None:
+            a = attn.unsqueeze(1).float()
+            attn_hist = a if attn_hist is None else torch.cat([attn_hist, a], dim=1)
+        done = tokens == model.eos_id
+        for row in done.nonzero().flatten().tolist():
+            lp = float(total[row])
+            results[int(alive[row])] = Hypothesis(
+                tokens=history[row, :-1].tolist(),
+                score=_length_norm(lp, step + 1, cfg.length_penalty),
+                log_prob=lp,
+                attention=None if attn_hist is None else attn_hist[row],
+            )
+        if bool(done.any()):
+            keep = (~done).nonzero().flatten()
+            alive, tokens, history, total = alive[keep], tokens[keep], history[keep], total[keep]
+            attn_hist = None if attn_hist is None else attn_hist[keep]
+            if keep.numel():
+                state = model.reorder(state, keep)
+        step += 1
+    return [r for r in results if r is not None]
+
+
+def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
+    n, k = len(sources), cfg.beam_size
+    max_len = torch.tensor([cfg.max_target_length(len(s) - 1) for s in sources])
+    state = model.reorder(model.encode(sources), torch.arange(n).repeat_interleave(k))
+    active = torch.arange(n)  # original sentence index of each active group of k rows
+    scores = torch.full((n, k), float("-inf"))
+    scores[:, 0] = 0.0
+    tokens = torch.full((n * k,), model.bos_id, dtype=torch.long)
+    history = torch.zeros((n * k, 0), dtype=torch.long)
+    attn_hist: Tensor | None = None
+    finished: list[list[Hypothesis]] = [[] for _ in range(n)]
+    step = 0
+    while active.numel():
+        m = active.numel()
+        logp, attn, state = model.decode_step(state, tokens, cfg.return_attention)
+        at_limit = (max_len[active] <= step).repeat_interleave(k)
+        logp = _force_eos(logp, at_limit, model.eos_id)
+        vocab = logp.size(-1)
+        cand = (scores.unsqueeze(2) + logp.view(m, k, vocab)).view(m, k * vocab)
+        top_scores, top_idx = cand.topk(2 * k, dim=1)  # (m, 2k)
+        top_beam = torch.div(top_idx, vocab, rounding_mode="floor")
+        top_tok = top_idx % vocab
+        is_eos = top_tok == model.eos_id
+        if attn is not None:
+            a = attn.unsqueeze(1).float()
+            attn_hist = a if attn_hist is None else torch.cat([attn_hist, a], dim=1)
+        # EOS among the first k candidates finishes a hypothesis.
+        eos_first_k = is_eos.clone()
+        eos_first_k[:, k:] = False
+        eos_first_k &= top_scores > float("-inf")
+        for g, j in eos_first_k.nonzero().tolist():
+            sent = int(active[g])
+            if len(finished[sent]) >= k:
+                continue
+            row = g * k + int(top_beam[g, j])
+            lp = float(top_scores[g, j])
+            finished[sent].append(
+                Hypothesis(
+                    tokens=history[row].tolist(),
+                    score=_length_norm(lp, step + 1, cfg.length_penalty),
+                    log_prob=lp,
+                    attention=None if attn_hist is None else attn_hist[row],
+                )
+            )
+        # Continue with the best k candidates that are not EOS.
+        cont = top_scores.masked_fill(is_eos, float("-inf"))
+        sel_scores, sel = cont.topk(k, dim=1)  # (m, k)
+        sel_beam = top_beam.gather(1, sel)
+        sel_tok = top_tok.gather(1, sel)
+        rows = (torch.arange(m).unsqueeze(1) * k + sel_beam).flatten()
+        group_done = torch.tensor([len(finished[int(s)]) >= k for s in active]) | (max_len[active] <= step)
+        keep_groups = (~group_done).nonzero().flatten()
+        if keep_groups.numel() == 0:
+            break
+        keep_rows = rows.view(m, k)[keep_groups].flatten()
+        scores = sel_scores[keep_groups]
+        tokens = sel_tok[keep_groups].flatten()
+        history = torch.cat([history[keep_rows], tokens.unsqueeze(1)], dim=1)
+        attn_hist = None if attn_hist is None else attn_hist[keep_rows]
+        active = active[keep_groups]
+        state = model.reorder(state, keep_rows)
+        step += 1
+    out = []
+    for hyps in finished:
+        hyps.sort(key=lambda h: h.score, reverse=True)
+        out.append(hyps[: cfg.n_best])
+    return out

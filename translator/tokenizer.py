@@ -1,0 +1,68 @@
+"""The shared SentencePiece vocabulary: training, encoding and decoding."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+import sentencepiece as spm
+
+from translator.errors import TranslatorError
+
+logger = logging.getLogger(__name__)
+
+PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+
+def train_sentencepiece(
+    texts: Iterable[str], model_prefix: Path, vocab_size: int, model_type: str = "unigram", seed: int = 1
+) -> Path:
+    """Train a joint model on `texts`; writes `<prefix>.model` and `<prefix>.vocab`."""
+    model_prefix.parent.mkdir(parents=True, exist_ok=True)
+    spm.set_random_generator_seed(seed)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(texts)),
+        model_prefix=str(model_prefix),
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=1.0,
+        pad_id=PAD,
+        unk_id=UNK,
+        bos_id=BOS,
+        eos_id=EOS,
+        num_threads=1,  # deterministic
+        minloglevel=2,
+        hard_vocab_limit=False,
+    )
+    return model_prefix.with_suffix(".model")
+
+
+class Tokenizer:
+    """Text <-> ids. Ids carry no BOS/EOS; the engines add what they need."""
+
+    def __init__(self, model_path: Path) -> None:
+        if not model_path.is_file():
+            raise TranslatorError(f"tokenizer model not found: {model_path}")
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(str(model_path))
+        except (RuntimeError, OSError) as exc:
+            raise TranslatorError(f"tokenizer model {model_path} is corrupt: {exc}") from None
+        self.path = model_path
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.sp.GetPieceSize())
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.sp.EncodeAsIds(text))
+
+    def encode_pieces(self, text: str) -> list[str]:
+        return list(self.sp.EncodeAsPieces(text))
+
+    def decode(self, ids: list[int]) -> str:
+        return str(self.sp.DecodeIds([i for i in ids if i > EOS]))
+
+    def pieces(self, ids: list[int]) -> list[str]:
+        return [str(self.sp.IdToPiece(i)) for i in ids]
