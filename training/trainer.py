@@ -306,7 +306,8 @@ class Trainer:
         while epoch < self.cfg.max_epochs:
             examples = self.examples(epoch)
             order = make_batches(examples, self.cfg.max_tokens, self.cfg.seed * 1000 + epoch)
-            mine = order[self.dist.rank :: self.dist.world]
+            per_rank = len(order) // self.dist.world  # every rank takes the same number of steps
+            mine = order[self.dist.rank :: self.dist.world][:per_rank]
             for b in range(start, len(mine)):
                 yield epoch, b, [examples[i] for i in mine[b]]
             epoch, start = epoch + 1, 0

@@ -66,7 +66,14 @@ def cmd_translate(args: argparse.Namespace) -> int:
         texts = _read_text_file(args.input)
     else:
         texts = [line.rstrip("\n") for line in sys.stdin]
-    translator = Translator(args.model, max_input_tokens=args.max_input_tokens, threads=args.threads)
+    translator = Translator(
+        args.model,
+        max_input_tokens=args.max_input_tokens,
+        threads=args.threads,
+        engine=args.engine,
+        device=args.device,
+        variant=args.variant,
+    )
     results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
     out = "".join(r.text + "\n" for r in results)
     if args.output:
@@ -84,7 +91,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     src, ref = _read_text_file(args.src), _read_text_file(args.ref)
     if len(src) != len(ref):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.ref} has {len(ref)}")
-    translator = Translator(args.model, max_input_tokens=args.max_input_tokens, threads=args.threads)
+    translator = Translator(
+        args.model,
+        max_input_tokens=args.max_input_tokens,
+        threads=args.threads,
+        engine=args.engine,
+        device=args.device,
+        variant=args.variant,
+    )
     t0 = time.perf_counter()
     hyps = [r.text for r in translator.translate(src, **_decode_options(args))]  # type: ignore[arg-type]
     seconds = time.perf_counter() - t0
@@ -106,6 +120,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from translator.onnx_export import run_export
+
+    print(json.dumps(run_export(args.model, args.variants)))
+    return 0
+
+
+def cmd_convert_ct2(args: argparse.Namespace) -> int:
+    from translator.ct2 import convert_bundle
+
+    out = convert_bundle(Path(args.model), Path(args.out), args.quantization, force=args.force)
+    print(out)
+    return 0
+
+
 def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model bundle directory (default: the shipped model)")
     p.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
@@ -114,6 +143,10 @@ def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-input-tokens", type=int, default=256, help="longer inputs are refused (default 256)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
+                   help="auto: onnx if the bundle has ONNX graphs, else torch")  # fmt: skip
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--variant", choices=["fp32", "int8", "fp16"], help="ONNX graphs (default: fp16 on CUDA, else fp32)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="also write the translations here")
     _add_decode_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="export ONNX graphs into a model bundle")
+    p.add_argument("--model", required=True, help="model bundle directory")
+    p.add_argument("--variants", default="fp32,int8,fp16", help="comma-separated: fp32, int8, fp16 (default all)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("convert-ct2", help="convert a bundle to a CTranslate2 model (the baseline engine)")
+    p.add_argument("--model", required=True, help="model bundle directory")
+    p.add_argument("--out", required=True, help="CTranslate2 model directory to write")
+    p.add_argument("--quantization", help="int8, int8_float32, float16, ... (default: keep float32)")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+    p.set_defaults(func=cmd_convert_ct2)
     return parser
 
 

@@ -12,10 +12,10 @@ from torch import Tensor
 
 from translator.bundle import default_model_dir, load_bundle
 from translator.config import DecodeConfig
+from translator.engines import make_engine
 from translator.errors import TranslatorError
 from translator.search import StepModel, search
 from translator.tokenizer import Tokenizer
-from translator.torch_engine import TorchEngine
 
 logger = logging.getLogger(__name__)
 
@@ -63,24 +63,30 @@ def length_batches(lengths: Sequence[int], max_batch_size: int, max_batch_tokens
 class Translator:
     """English->French translation with a model bundle.
 
-    `engine` is "torch" (the PyTorch model); every engine implements the same
-    step interface, so search and the results are the same for all of them.
+    `engine` is "torch" (the PyTorch model), "onnx" (ONNX Runtime over the
+    bundle's exported graphs, `variant` fp32 | int8 | fp16) or "auto" (onnx if
+    the bundle has ONNX graphs); `device` is auto | cpu | cuda. Every engine
+    implements the same step interface, so search is the same for all of them.
     """
 
     def __init__(
         self,
         model_dir: str | Path | None = None,
         *,
-        device: str = "cpu",
+        device: str = "auto",
         max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS,
         threads: int | None = None,
+        engine: str = "auto",
+        variant: str | None = None,
     ) -> None:
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if threads:
             torch.set_num_threads(threads)
         model, self.tokenizer, self.manifest = load_bundle(self.model_dir)
         self.config = model.cfg
-        self.engine: StepModel = TorchEngine(model, device)
+        self.engine: StepModel = make_engine(
+            engine, self.model_dir, device, threads, variant, model=model, manifest=self.manifest
+        )
         self.max_input_tokens = min(max_input_tokens, model.cfg.max_positions - 1)
 
     @property
@@ -144,7 +150,10 @@ class Translator:
                             score=h.score,
                             log_prob=h.log_prob,
                             target_tokens=self.tokenizer.pieces(h.tokens),
-                            attention=None if h.attention is None else h.attention.permute(1, 2, 0, 3),
+                            # (T+1, L, nh, S_batch) -> (L, nh, T+1, S+1): drop the batch's padding columns
+                            attention=None
+                            if h.attention is None
+                            else h.attention[..., : len(ids[i]) + 1].permute(1, 2, 0, 3).contiguous(),
                         )
                         for h in hyps
                     ],

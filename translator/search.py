@@ -133,8 +133,6 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
         eos_first_k &= top_scores > float("-inf")
         for g, j in eos_first_k.nonzero().tolist():
             sent = int(active[g])
-            if len(finished[sent]) >= k:
-                continue
             row = g * k + int(top_beam[g, j])
             lp = float(top_scores[g, j])
             finished[sent].append(

@@ -1,0 +1,36 @@
+"""Mixed-precision choice, up to the device boundary."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.trainer import autocast_dtype, inverse_sqrt, label_smoothed_loss
+from translator.errors import TranslatorError
+
+
+def test_autocast_dtype_per_device() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    assert autocast_dtype("auto", cpu) is torch.bfloat16
+    assert autocast_dtype("fp16", cuda) is torch.float16
+    with pytest.raises(TranslatorError, match="fp16 needs a CUDA device"):
+        autocast_dtype("fp16", cpu)
+
+
+def test_inverse_sqrt_schedule() -> None:
+    f = inverse_sqrt(100)
+    assert f(50) == pytest.approx(0.5)
+    assert f(100) == pytest.approx(1.0)
+    assert f(400) == pytest.approx(0.5)
+
+
+def test_label_smoothed_loss_ignores_padding() -> None:
+    logits = torch.randn(2, 3, 10)
+    target = torch.tensor([[4, 5, 0], [6, 0, 0]])
+    loss, n = label_smoothed_loss(logits, target, 0.1, pad=0)
+    assert n == 3
+    other = logits.clone()
+    other[0, 2] = 100.0  # a padded position
+    assert torch.allclose(label_smoothed_loss(other, target, 0.1, pad=0)[0], loss)
