@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED_DATA ?= ../shared/data/multi30k
 
-.PHONY: venv test test-slow lint translate data train-default evaluate-default clean
+.PHONY: venv test test-slow lint translate data train-default evaluate-default bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
+	$(BIN)/python proto/generate.py --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -41,5 +42,31 @@ train-default: data
 evaluate-default: data
 	$(BIN)/python scripts/evaluate_default.py --model runs/multi30k/model
 
+# Long job, run by hand: every engine against CTranslate2 int8 on test_2016_flickr.
+bench: $(STAMP) data
+	$(BIN)/translator bench --out reports/bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+
+# --- the gRPC service -----------------------------------------------------------------
+SERVER ?= localhost:50051
+CLIENTS ?= 8
+SECONDS ?= 10
+.PHONY: proto proto-check serve loadtest
+
+# Regenerate translator/_proto/ from proto/translator/v1/translator.proto (grpcio-tools).
+proto: $(STAMP)
+	$(BIN)/python proto/generate.py
+
+# Fails if the checked-in generated code is stale (regenerates into a temp dir and diffs).
+proto-check: $(STAMP)
+	$(BIN)/python proto/generate.py --check
+
+# Serve the shipped bundle: gRPC on :50051, Prometheus metrics on :9090 (flags: translator serve --help).
+serve: $(STAMP)
+	$(BIN)/translator serve --model models/default $(ARGS)
+
+# Against a running server: make loadtest SERVER=localhost:50051 CLIENTS=8 SECONDS=10
+loadtest: $(STAMP)
+	$(BIN)/translator loadtest --server $(SERVER) --clients $(CLIENTS) --seconds $(SECONDS)

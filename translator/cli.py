@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -66,21 +67,39 @@ def cmd_translate(args: argparse.Namespace) -> int:
         texts = _read_text_file(args.input)
     else:
         texts = [line.rstrip("\n") for line in sys.stdin]
-    translator = Translator(
-        args.model,
-        max_input_tokens=args.max_input_tokens,
-        threads=args.threads,
-        engine=args.engine,
-        device=args.device,
-        variant=args.variant,
-    )
-    results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
-    out = "".join(r.text + "\n" for r in results)
+    if args.server:  # the same output, computed by a translation server
+        from translator.client import TranslatorClient
+
+        with TranslatorClient(args.server, api_key=args.api_key) as client:
+            out = "".join(h + "\n" for h in client.translate_texts(texts, **_decode_options(args)))
+    else:
+        translator = Translator(
+            args.model,
+            max_input_tokens=args.max_input_tokens,
+            threads=args.threads,
+            engine=args.engine,
+            device=args.device,
+            variant=args.variant,
+        )
+        results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
+        out = "".join(r.text + "\n" for r in results)
     if args.output:
         Path(args.output).write_text(out, encoding="utf-8")
     else:
         sys.stdout.write(out)
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.app import run_from_namespace
+
+    return run_from_namespace(args)
+
+
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from server.loadtest import run
+
+    return run(args)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -135,6 +154,47 @@ def cmd_convert_ct2(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_align(args: argparse.Namespace) -> int:
+    from translator.align import align, parse_head, parse_layer
+    from translator.inference import Translator
+
+    src = _read_text_file(args.src)
+    tgt = _read_text_file(args.tgt) if args.tgt else None
+    if tgt is not None and len(src) != len(tgt):
+        raise TranslatorError(f"{args.src} has {len(src)} lines but {args.tgt} has {len(tgt)}")
+    layer, head = parse_layer(args.layer), parse_head(args.head)
+    translator = Translator(
+        args.model,
+        max_input_tokens=args.max_input_tokens,
+        threads=args.threads,
+        engine=args.engine,
+        device=args.device,
+        variant=args.variant,
+    )
+    result = align(translator, src, tgt, method=args.method, layer=layer, head=head, threshold=args.threshold,
+                   beam_size=args.beam, max_batch_size=args.batch_size)  # fmt: skip
+    lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]
+    out = "".join(line + "\n" for line in lines)
+    if args.out:
+        Path(args.out).write_text(out, encoding="utf-8")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def cmd_aer(args: argparse.Namespace) -> int:
+    from translator.aer import evaluate_files
+
+    print(json.dumps(evaluate_files(args.gold, args.hyp, args.src, args.tgt)))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from translator.bench import run
+
+    return run(args)
+
+
 def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model bundle directory (default: the shipped model)")
     p.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
@@ -171,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="texts to translate (default: stdin, one per line)")
     p.add_argument("-i", "--input", help="input file, one sentence per line")
     p.add_argument("-o", "--output", help="output file (default stdout)")
+    p.add_argument("--server", metavar="HOST:PORT", help="translate with a running translation server (gRPC)")
+    p.add_argument(
+        "--api-key", default=os.environ.get("TRANSLATOR_API_KEY"), help="for --server (env TRANSLATOR_API_KEY)"
+    )
     _add_decode_args(p)
     p.set_defaults(func=cmd_translate)
 
@@ -192,6 +256,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantization", help="int8, int8_float32, float16, ... (default: keep float32)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
     p.set_defaults(func=cmd_convert_ct2)
+
+    from translator.bench import add_arguments as add_bench_arguments
+
+    p = sub.add_parser("bench", help="speed, memory and BLEU of every engine against CTranslate2 int8")
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
+
+    from translator.align import DEFAULT_METHOD, DEFAULT_THRESHOLD, FORMATS, METHODS
+
+    p = sub.add_parser("align", help="word alignments from cross-attention, one line per sentence pair")
+    p.add_argument("--src", required=True, help="source file, one sentence per line")
+    p.add_argument("--tgt", help="target file, line-aligned with --src (default: translate the source first)")
+    p.add_argument("--out", help="output file (default stdout)")
+    p.add_argument("--format", choices=FORMATS, default="pharaoh", help="pharaoh: 0-based i-j, source first")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    p.add_argument("--layer", default="default", help="decoder layer, comma-separated layers, mean or default")
+    p.add_argument("--head", default="mean", help="attention head or mean (default)")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="for --method threshold")
+    _add_decode_args(p)
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser("aer", help="precision, recall and AER of Pharaoh alignments against NAACL gold")
+    p.add_argument("--gold", required=True, help="NAACL-2003 gold: sentence src_pos tgt_pos [S|P], 1-based")
+    p.add_argument("--hyp", required=True, help="Pharaoh alignments, one line per sentence")
+    p.add_argument("--src", help="source text, to check links against the word counts (with --tgt)")
+    p.add_argument("--tgt", help="target text")
+    p.set_defaults(func=cmd_aer)
+
+    from server.config import build_parser as serve_parser
+    from server.loadtest import build_parser as loadtest_parser
+
+    p = sub.add_parser("serve", parents=[serve_parser()], add_help=False, help="run the gRPC translation server")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("loadtest", parents=[loadtest_parser()], add_help=False, help="load-test a running server")
+    p.set_defaults(func=cmd_loadtest)
     return parser
 
 

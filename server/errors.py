@@ -1,0 +1,57 @@
+"""Service errors and the one mapping from exceptions to gRPC status codes."""
+
+from __future__ import annotations
+
+import grpc
+
+from translator.errors import TranslatorError
+
+
+class ServiceError(Exception):
+    """An error with a fixed gRPC status code."""
+
+    code = grpc.StatusCode.INTERNAL
+
+
+class LimitError(ServiceError):
+    """A configured limit was exceeded (the message names it)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnavailableError(ServiceError):
+    """The server is starting (model not loaded yet) or draining."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineError(ServiceError):
+    """The call's deadline passed before its texts were computed."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class UnauthenticatedError(ServiceError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDeniedError(ServiceError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class UnimplementedError(ServiceError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message of an exception raised while serving a call.
+
+    `ServiceError`s carry their code; `TranslatorError` (bad input or options)
+    is INVALID_ARGUMENT; anything else is INTERNAL with a generic message (the
+    details go to the log, not to the client).
+    """
+    if isinstance(exc, ServiceError):
+        return exc.code, str(exc)
+    if isinstance(exc, TranslatorError):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    return grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see the server log"

@@ -1,0 +1,137 @@
+"""The one server interceptor: readiness, API keys, exception -> status mapping, metrics and access logs."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from server.errors import PermissionDeniedError, UnauthenticatedError, UnavailableError, status_for
+from server.metrics import Metrics
+
+logger = logging.getLogger("server.access")
+SERVICE_PREFIX = "/translator.v1.Translator/"
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every `translator.v1.Translator` method (health and reflection pass through untouched).
+
+    Before the call: UNAVAILABLE while the model is loading or the server is
+    draining (`state()` returns a reason), then the API key check (missing:
+    UNAUTHENTICATED, wrong: PERMISSION_DENIED). Any exception the servicer
+    raises becomes a status through `server.errors.status_for`; this is the
+    only place that turns exceptions into statuses.
+    """
+
+    def __init__(self, metrics: Metrics, api_keys: tuple[str, ...], state: Callable[[], str | None]) -> None:
+        self.metrics = metrics
+        self.api_keys = tuple(k.encode() for k in api_keys)
+        self.state = state
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method_path: str = handler_call_details.method
+        if handler is None or not method_path.startswith(SERVICE_PREFIX):
+            return handler
+        method = method_path.removeprefix(SERVICE_PREFIX)
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._wrap_unary(handler.unary_unary, method))
+        if handler.stream_stream is not None:
+            return handler._replace(stream_stream=self._wrap_stream(handler.stream_stream, method))
+        return handler
+
+    # -- checks ----------------------------------------------------------------
+    def _admit(self, context: grpc.aio.ServicerContext) -> None:
+        reason = self.state()
+        if reason is not None:
+            raise UnavailableError(reason)
+        if not self.api_keys:
+            return
+        metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
+        key = metadata.get("x-api-key")
+        if key is None and str(metadata.get("authorization", "")).lower().startswith("bearer "):
+            key = str(metadata["authorization"])[7:].strip()
+        if not key:
+            raise UnauthenticatedError("an API key is required (metadata x-api-key or authorization: Bearer KEY)")
+        raw = key.encode() if isinstance(key, str) else bytes(key)
+        if not any(hmac.compare_digest(raw, k) for k in self.api_keys):
+            raise PermissionDeniedError("the API key is not valid")
+
+    async def _fail(self, context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+        code, message = status_for(exc)
+        if code == grpc.StatusCode.INTERNAL:
+            logger.error("unhandled error in %s", method, exc_info=exc)
+        await context.abort(code, message)
+
+    def _done(
+        self, method: str, code: grpc.StatusCode, t0: float, context: grpc.aio.ServicerContext, **extra: Any
+    ) -> None:
+        seconds = time.perf_counter() - t0
+        self.metrics.requests.labels(method, code.name).inc()
+        if code != grpc.StatusCode.OK:
+            self.metrics.errors.labels(method, code.name).inc()
+        self.metrics.latency.labels(method).observe(seconds)
+        logger.info(
+            "rpc",
+            extra={
+                "method": method,
+                "code": code.name,
+                "latency_ms": round(seconds * 1000, 2),
+                "peer": context.peer(),
+                **extra,
+            },
+        )
+
+    # -- wrappers ------------------------------------------------------------
+    def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            t0, code = time.perf_counter(), grpc.StatusCode.OK
+            try:
+                self._admit(context)
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                code = status_for(exc)[0]
+                await self._fail(context, method, exc)
+            finally:
+                self._done(method, code, t0, context)
+
+        return wrapper
+
+    def _wrap_stream(
+        self, behavior: Callable[..., AsyncIterator[Any]], method: str
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def wrapper(request_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            t0, code, items = time.perf_counter(), grpc.StatusCode.OK, 0
+            try:
+                self._admit(context)
+                async for response in behavior(request_iterator, context):
+                    items += 1
+                    yield response
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                code = status_for(exc)[0]
+                await self._fail(context, method, exc)
+            finally:
+                self._done(method, code, t0, context, items=items)
+
+        return wrapper

@@ -1,0 +1,65 @@
+"""ServerConfig from flags and TRANSLATOR_* variables, and the library/server import boundary."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from server.config import ServerConfig
+from translator.errors import TranslatorError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_env_then_flags() -> None:
+    env = {"TRANSLATOR_PORT": "6000", "TRANSLATOR_MAX_WAIT_MS": "2.5", "TRANSLATOR_API_KEYS": "a, b",
+           "TRANSLATOR_REFLECTION": "false", "TRANSLATOR_MODEL": "/m", "UNRELATED": "x"}  # fmt: skip
+    cfg = ServerConfig.from_env(env)
+    assert (cfg.port, cfg.max_wait_ms, cfg.api_keys, cfg.reflection, cfg.model) == (6000, 2.5, ("a", "b"), False, "/m")
+    assert cfg.metrics_port == 9090  # default kept
+    cfg = ServerConfig.from_args(["--port", "7000", "--no-reflection", "--api-keys", "k"], env)
+    assert (cfg.port, cfg.reflection, cfg.api_keys, cfg.max_wait_ms) == (7000, False, ("k",), 2.5)
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"TRANSLATOR_PORT": "http"}, "TRANSLATOR_PORT='http'"),
+        ({"TRANSLATOR_MAX_BATCH_SIZE": "0"}, "max_batch_size must be >= 1"),
+        ({"TRANSLATOR_TLS_CERT": "c.pem"}, "both tls_cert and tls_key"),
+        ({"TRANSLATOR_REFLECTION": "maybe"}, "TRANSLATOR_REFLECTION"),
+    ],
+)
+def test_bad_settings_name_the_setting(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(TranslatorError, match=needle.replace("(", r"\(")):
+        ServerConfig.from_env(env)
+
+
+def test_the_library_does_not_import_the_server() -> None:
+    """Only the CLI entry points (serve, loadtest) reach into `server`, lazily."""
+    for path in sorted((ROOT / "translator").rglob("*.py")):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n == "server" or n.startswith("server.") for n in names), path
+
+
+def test_serve_exits_2_when_the_model_cannot_load_or_the_port_is_taken(tmp_path: Path) -> None:
+    import asyncio
+    import socket
+
+    from server.app import serve
+
+    cfg = ServerConfig(model=str(tmp_path / "none"), host="127.0.0.1", port=0, metrics_port=-1)
+    assert asyncio.run(serve(cfg)) == 2
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = ServerConfig(model=str(tmp_path), host="127.0.0.1", port=sock.getsockname()[1], metrics_port=-1)
+        with pytest.raises(TranslatorError, match=r"cannot listen on 127\.0\.0\.1"):
+            asyncio.run(serve(taken))

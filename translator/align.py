@@ -1,0 +1,453 @@
+"""Word alignments from the model's cross-attention.
+
+    from translator import Translator
+    from translator.align import align
+
+    tr = Translator("path/to/bundle")
+    [a] = align(tr, ["the dog runs ."], ["le chien court ."])
+    print(a.pharaoh())  # "0-0 1-1 2-2 3-3"
+
+Steps, each a function of its own:
+
+1. Attention. With `targets`, the target is FORCE-decoded: the engine encodes the
+   source and is fed BOS + the target pieces one step at a time through the
+   engine step interface (`decode_step(..., need_attention=True)`), so the torch
+   and the ONNX engines give the same tensors. Without `targets`, the source is
+   translated first (`Translator.translate(..., return_attention=True)`, best
+   hypothesis). Either way the raw tensor is (L, nh, T+1, S+1): per decoder layer
+   and head, the attention of the step that predicts target piece t (row T predicts
+   EOS) over the source pieces plus the source EOS (column S).
+2. Selection (`select_attention`): one layer or the mean over layers (or over a
+   list of layers), one head or the mean over heads. The default `layer=None` is
+   `DEFAULT_LAYERS`, the mean of the penultimate and the last decoder layer with
+   heads averaged (the upper layers usually align best); it is a parameter, and
+   which layer is best for a given model is decided by the per-layer AER table
+   (`translator align --layer N` for each N, then `translator aer`) on held-out
+   gold alignments, not by this default.
+3. Subword -> word merging (`merge_subwords`, the one place where this happens):
+   the words are the whitespace-separated words of the given text (so punctuation
+   attached to a word belongs to that word, as in the text). Each piece belongs to
+   the word in which it starts; a piece that is only "▁" belongs to the next
+   word. Attention is summed over the source pieces of a word and averaged over
+   the target pieces of a word. The EOS row and the EOS column are dropped and each
+   target word's row is renormalised to sum to 1 over the source words (models
+   park much attention on EOS; without renormalisation thresholds would mean
+   different things for different rows).
+4. Hard links (`hard_links`), each with its score = the merged attention value:
+   `t2s` (alias `argmax`: each target word to its argmax source word), `s2t`
+   (each source word to its argmax target word), `intersection`, `union`,
+   `grow-diag-final-and` (Koehn et al. 2003, from t2s and s2t) and `threshold`
+   (every cell with attention >= `threshold`).
+
+Links are (source word, target word) 0-based over the whitespace-separated words;
+`Alignment.pharaoh()` writes them as `i-j`, source first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from translator.errors import TranslatorError
+from translator.inference import Translator, length_batches
+
+METHODS = ("grow-diag-final-and", "intersection", "union", "t2s", "s2t", "argmax", "threshold")
+DEFAULT_METHOD = "grow-diag-final-and"
+DEFAULT_LAYERS = (-2, -1)  # mean of the penultimate and the last decoder layer; see the module docstring
+DEFAULT_THRESHOLD = 0.3
+FORMATS = ("pharaoh", "json")
+WORD_START = "▁"
+
+Layer = int | Sequence[int] | str | None
+Head = int | str | None
+Link = tuple[int, int, float]
+
+
+@dataclasses.dataclass
+class Alignment:
+    """One aligned sentence pair.
+
+    `attention` is the selected, word-level matrix (target words, source words)
+    the links come from; `raw_attention` is the full piece-level tensor
+    (layers, heads, target pieces + EOS, source pieces + EOS), kept only when
+    asked for (`return_raw_attention=True`).
+    """
+
+    source: str
+    target: str
+    source_words: list[str]
+    target_words: list[str]
+    source_tokens: list[str]
+    target_tokens: list[str]
+    links: list[Link]  # (source word, target word, score), sorted
+    attention: Tensor
+    raw_attention: Tensor | None = None
+
+    def pharaoh(self) -> str:
+        """`i-j` links, 0-based, source word first, space-separated."""
+        return format_pharaoh(self.links)
+
+    def to_dict(self, with_attention: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": self.source,
+            "target": self.target,
+            "source_words": self.source_words,
+            "target_words": self.target_words,
+            "source_tokens": self.source_tokens,
+            "target_tokens": self.target_tokens,
+            "links": [[i, j, round(s, 4)] for i, j, s in self.links],
+            "pharaoh": self.pharaoh(),
+        }
+        if with_attention:
+            out["attention"] = [[round(float(x), 4) for x in row] for row in self.attention.tolist()]
+        return out
+
+    def to_json(self, with_attention: bool = False) -> str:
+        return json.dumps(self.to_dict(with_attention), ensure_ascii=False)
+
+
+def format_pharaoh(links: Sequence[tuple[int, int] | Link]) -> str:
+    return " ".join(f"{link[0]}-{link[1]}" for link in sorted(links, key=lambda x: (x[0], x[1])))
+
+
+# --- 1. attention -----------------------------------------------------------------
+def forced_attention(
+    translator: Translator, sources: list[list[int]], targets: list[list[int]], max_batch_size: int = 32
+) -> list[Tensor]:
+    """Teacher-forced cross-attention through the engine step interface.
+
+    `sources`/`targets` are piece ids without EOS. Returns per pair a float tensor
+    (L, nh, T+1, S+1): rows = steps predicting the T target pieces then EOS,
+    columns = source pieces then EOS.
+    """
+    engine = translator.engine
+    eos = translator.config.eos_id
+    out: list[Tensor | None] = [None] * len(sources)
+    lengths = [len(s) + len(t) + 2 for s, t in zip(sources, targets, strict=True)]
+    for batch in length_batches(lengths, max_batch_size, 4096):
+        srcs = [sources[i] + [eos] for i in batch]
+        tgts = [targets[i] for i in batch]
+        steps = max(len(t) for t in tgts) + 1
+        state = engine.encode(srcs)
+        tokens = torch.full((len(batch),), engine.bos_id, dtype=torch.long)
+        rows: list[Tensor] = []
+        for step in range(steps):
+            _, attn, state = engine.decode_step(state, tokens, True)
+            if attn is None:
+                raise TranslatorError(f"the {getattr(engine, 'name', '?')} engine returned no cross-attention")
+            rows.append(attn.float())  # (N, L, nh, S_batch)
+            # rows after a shorter target's EOS step are discarded; feed EOS there
+            tokens = torch.tensor([t[step] if step < len(t) else eos for t in tgts], dtype=torch.long)
+        stacked = torch.stack(rows, dim=3)  # (N, L, nh, steps, S_batch)
+        for k, i in enumerate(batch):
+            out[i] = stacked[k, :, :, : len(tgts[k]) + 1, : len(srcs[k])].contiguous()
+    return [a for a in out if a is not None]
+
+
+# --- 2. selection -----------------------------------------------------------------
+def resolve_layers(layer: Layer, n_layers: int) -> list[int]:
+    """Layer indices (0-based) for `layer`: None = DEFAULT_LAYERS (those the model
+    has), an int (negative counts from the end), a list of ints (averaged) or
+    "mean" (all layers)."""
+    if layer is None:
+        return sorted({x % n_layers for x in DEFAULT_LAYERS if -n_layers <= x < n_layers})
+    if isinstance(layer, str):
+        if layer in ("mean", "all"):
+            return list(range(n_layers))
+        raise TranslatorError(f"layer must be an integer, a list of integers or 'mean', got {layer!r}")
+    wanted = [layer] if isinstance(layer, int) else list(layer)
+    if not wanted:
+        raise TranslatorError("layer: no layer given")
+    out = []
+    for x in wanted:
+        if not isinstance(x, int) or isinstance(x, bool) or not -n_layers <= x < n_layers:
+            raise TranslatorError(f"layer {x!r} is out of range: the model has {n_layers} decoder layers")
+        out.append(x % n_layers)
+    return out
+
+
+def select_attention(raw: Tensor, layer: Layer = None, head: Head = "mean") -> Tensor:
+    """(L, nh, T, S) -> (T, S): the chosen layer(s) and head (or the mean over heads)."""
+    n_layers, n_heads = raw.shape[0], raw.shape[1]
+    x = raw[resolve_layers(layer, n_layers)].mean(dim=0)  # (nh, T, S)
+    if head is None or head in ("mean", "all"):
+        return x.mean(dim=0)
+    if not isinstance(head, int) or isinstance(head, bool):
+        raise TranslatorError(f"head must be an integer or 'mean', got {head!r}")
+    if not -n_heads <= head < n_heads:
+        raise TranslatorError(f"head {head!r} is out of range: the model has {n_heads} heads (or use 'mean')")
+    return x[head]
+
+
+# --- 3. subwords -> words -----------------------------------------------------------
+def piece_words(pieces: Sequence[str], n_words: int) -> list[int]:
+    """Word index of each SentencePiece piece.
+
+    A piece belongs to the word in which its first non-"▁" character falls; a
+    new word starts at each "▁" (and at the very first piece). A piece that is only
+    "▁" belongs to the next word. If the number of words found this way differs
+    from `n_words` (text normalisation, unknown pieces), pieces are spread over the
+    words in proportion to their length instead.
+    """
+    if n_words == 0:
+        return [0] * len(pieces)
+    owners: list[int | None] = []
+    cur, boundary = -1, True
+    for piece in pieces:
+        owner = None
+        for ch in piece:
+            if ch == WORD_START:
+                boundary = True
+            else:
+                if boundary:
+                    cur, boundary = cur + 1, False
+                if owner is None:
+                    owner = cur
+        owners.append(owner)
+    if cur + 1 == n_words:
+        nxt = n_words - 1
+        result = [0] * len(pieces)
+        for k in range(len(pieces) - 1, -1, -1):  # "▁"-only pieces: the next word's index
+            own = owners[k]
+            if own is None:
+                result[k] = nxt
+            else:
+                result[k] = nxt = own
+        return result
+    # fallback: proportional to piece lengths
+    sizes = [max(len(p.replace(WORD_START, "")), 1) for p in pieces]
+    total = sum(sizes)
+    out, acc = [], 0
+    for s in sizes:
+        out.append(min(acc * n_words // max(total, 1), n_words - 1))
+        acc += s
+    return out
+
+
+def merge_subwords(
+    attention: Tensor,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    source_words: Sequence[str],
+    target_words: Sequence[str],
+    renormalize: bool = True,
+) -> Tensor:
+    """Piece-level attention (..., T or T+1, S or S+1) -> word level (..., T_words, S_words).
+
+    A trailing EOS row/column (one more than the pieces) is dropped. Source
+    pieces of a word are summed, target pieces of a word averaged; then, if
+    `renormalize`, each target word's row is scaled to sum to 1 (all-zero rows stay 0).
+    """
+    t, s = len(target_tokens), len(source_tokens)
+    if attention.shape[-2] not in (t, t + 1) or attention.shape[-1] not in (s, s + 1):
+        raise TranslatorError(
+            f"attention of shape {tuple(attention.shape)} does not fit {t} target and {s} source pieces"
+        )
+    a = attention[..., :t, :s].float()
+    src_map = torch.zeros(s, len(source_words))
+    if source_words:
+        for k, w in enumerate(piece_words(source_tokens, len(source_words))):
+            src_map[k, w] = 1.0
+    tgt_map = torch.zeros(len(target_words), t)
+    if target_words:
+        for k, w in enumerate(piece_words(target_tokens, len(target_words))):
+            tgt_map[w, k] = 1.0
+    tgt_map = tgt_map / tgt_map.sum(dim=1, keepdim=True).clamp(min=1.0)
+    words = tgt_map @ a @ src_map
+    if renormalize:
+        total = words.sum(dim=-1, keepdim=True)
+        words = torch.where(total > 0, words / total.clamp(min=1e-12), words)
+    return words
+
+
+# --- 4. hard links ------------------------------------------------------------------
+_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def grow_diag_final_and(t2s: set[tuple[int, int]], s2t: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Koehn et al. (2003) symmetrisation of two directional (source, target) link sets."""
+    union = t2s | s2t
+    links = t2s & s2t
+    src_done = {i for i, _ in links}
+    tgt_done = {j for _, j in links}
+
+    def add(p: tuple[int, int]) -> None:
+        links.add(p)
+        src_done.add(p[0])
+        tgt_done.add(p[1])
+
+    if union:
+        n_src = max(i for i, _ in union) + 1
+        n_tgt = max(j for _, j in union) + 1
+        added = True
+        while added:  # grow-diag
+            added = False
+            for i in range(n_src):
+                for j in range(n_tgt):
+                    if (i, j) not in links:
+                        continue
+                    for di, dj in _NEIGHBOURS:
+                        p = (i + di, j + dj)
+                        if p in union and p not in links and (p[0] not in src_done or p[1] not in tgt_done):
+                            add(p)
+                            added = True
+        for direction in (t2s, s2t):  # final-and
+            for i, j in sorted(direction):
+                if i not in src_done and j not in tgt_done:
+                    add((i, j))
+    return links
+
+
+def hard_links(words: Tensor, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD) -> list[Link]:
+    """(source word, target word, score) links from a (target words, source words) matrix."""
+    if method not in METHODS:
+        raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    n_tgt, n_src = words.shape
+    if n_tgt == 0 or n_src == 0:
+        return []
+    pairs: set[tuple[int, int]]
+    if method == "threshold":
+        pairs = {(int(i), int(j)) for j, i in (words >= threshold).nonzero().tolist()}
+    else:
+        t2s = {(int(words[j].argmax()), j) for j in range(n_tgt) if float(words[j].sum()) > 0}
+        s2t = {(i, int(words[:, i].argmax())) for i in range(n_src) if float(words[:, i].sum()) > 0}
+        if method in ("t2s", "argmax"):
+            pairs = t2s
+        elif method == "s2t":
+            pairs = s2t
+        elif method == "intersection":
+            pairs = t2s & s2t
+        elif method == "union":
+            pairs = t2s | s2t
+        else:
+            pairs = grow_diag_final_and(t2s, s2t)
+    return [(i, j, float(words[j, i])) for i, j in sorted(pairs)]
+
+
+# --- the API ------------------------------------------------------------------------
+def _check_texts(name: str, texts: Sequence[str]) -> None:
+    if isinstance(texts, str):
+        raise TranslatorError(f"{name} must be a list of strings, not a string")
+    for n, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TranslatorError(f"pair {n + 1}: the {name[:-1]} is a {type(text).__name__}, not a string")
+        if not text.strip():
+            raise TranslatorError(f"pair {n + 1}: the {name[:-1]} is empty")
+
+
+def _encode(translator: Translator, name: str, texts: Sequence[str]) -> list[list[int]]:
+    out = []
+    limit = translator.max_input_tokens
+    for n, text in enumerate(texts):
+        ids = translator.tokenizer.encode(text)
+        if len(ids) > limit:
+            raise TranslatorError(
+                f"pair {n + 1}: the {name} is {len(ids)} tokens long; the limit is max_input_tokens={limit}"
+            )
+        out.append(ids)
+    return out
+
+
+def align(
+    translator: Translator,
+    sources: Sequence[str],
+    targets: Sequence[str] | None = None,
+    *,
+    method: str = DEFAULT_METHOD,
+    layer: Layer = None,
+    head: Head = "mean",
+    threshold: float = DEFAULT_THRESHOLD,
+    renormalize: bool = True,
+    return_raw_attention: bool = False,
+    beam_size: int = 5,
+    max_batch_size: int = 32,
+) -> list[Alignment]:
+    """Word-align each (source, target) pair; without `targets`, translate first.
+
+    `layer`: None (DEFAULT_LAYERS), an int, a list of ints (averaged) or "mean";
+    `head`: an int or "mean". Pairs are numbered from 1 in error messages.
+    Raises TranslatorError for lists of different lengths, an empty side, a text
+    over the translator's `max_input_tokens`, or a bad method/layer/head.
+    """
+    if method not in METHODS:
+        raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    _check_texts("sources", sources)
+    if targets is not None:
+        _check_texts("targets", targets)
+        if len(targets) != len(sources):
+            raise TranslatorError(f"got {len(sources)} sources but {len(targets)} targets; they must pair up")
+    n_layers, n_heads = translator.config.decoder_layers, translator.config.n_heads
+    resolve_layers(layer, n_layers)  # validate before the expensive part
+    select_attention(torch.zeros(n_layers, n_heads, 1, 1), layer, head)
+    if not sources:
+        return []
+    src_ids = _encode(translator, "source", sources)
+    tok = translator.tokenizer
+    if targets is not None:
+        tgt_ids = _encode(translator, "target", targets)
+        raws = forced_attention(translator, src_ids, tgt_ids, max_batch_size)
+        tgt_texts = list(targets)
+        src_pieces = [tok.pieces(ids) for ids in src_ids]
+        tgt_pieces = [tok.pieces(ids) for ids in tgt_ids]
+    else:
+        results = translator.translate(
+            sources, beam_size=beam_size, return_attention=True, max_batch_size=max_batch_size
+        )
+        raws, tgt_texts, src_pieces, tgt_pieces = [], [], [], []
+        for r in results:
+            best = r.hypotheses[0]
+            if best.attention is None:
+                raise TranslatorError("the engine returned no cross-attention")
+            raws.append(best.attention)
+            tgt_texts.append(best.text)
+            src_pieces.append(r.source_tokens)
+            tgt_pieces.append(best.target_tokens)
+    out = []
+    for src, tgt, raw, sp, tp in zip(sources, tgt_texts, raws, src_pieces, tgt_pieces, strict=True):
+        sw, tw = src.split(), tgt.split()
+        words = merge_subwords(select_attention(raw, layer, head), sp, tp, sw, tw, renormalize)
+        out.append(
+            Alignment(
+                source=src,
+                target=tgt,
+                source_words=sw,
+                target_words=tw,
+                source_tokens=list(sp),
+                target_tokens=list(tp),
+                links=hard_links(words, method, threshold),
+                attention=words,
+                raw_attention=raw if return_raw_attention else None,
+            )
+        )
+    return out
+
+
+def parse_layer(value: str) -> Layer:
+    """CLI form of `layer`: "mean", "default", an int, or comma-separated ints."""
+    value = value.strip()
+    if value in ("mean", "all"):
+        return "mean"
+    if value in ("", "default"):
+        return None
+    try:
+        items = [int(x) for x in value.split(",")]
+    except ValueError:
+        raise TranslatorError(
+            f"--layer must be an integer, a comma-separated list, 'mean' or 'default': {value!r}"
+        ) from None
+    return items[0] if len(items) == 1 else items
+
+
+def parse_head(value: str) -> Head:
+    value = value.strip()
+    if value in ("mean", "all"):
+        return "mean"
+    try:
+        return int(value)
+    except ValueError:
+        raise TranslatorError(f"--head must be an integer or 'mean': {value!r}") from None

@@ -1,0 +1,179 @@
+"""A synchronous client of the gRPC translation service (`translator.v1.Translator`).
+
+    from translator.client import TranslatorClient
+
+    with TranslatorClient("localhost:50051") as client:
+        [t] = client.translate(["A dog runs on the beach."], beam_size=5, n_best=2)
+        print(t.text, [h.text for h in t.hypotheses])
+
+Unary calls are retried with exponential backoff while the server answers
+UNAVAILABLE (starting, draining, or not reachable yet). Errors surface as
+`grpc.RpcError` (with `.code()` and `.details()`), except that
+`translate_texts` raises `TranslatorError` so the CLI prints one line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from translator._proto import translator_pb2 as pb
+from translator._proto import translator_pb2_grpc as pb_grpc
+from translator.errors import TranslatorError
+
+T = TypeVar("T")
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
+
+
+class TranslatorClient:
+    """Sync client. `target` is HOST:PORT; `api_key` is sent as `x-api-key` metadata.
+
+    TLS: pass `tls=True` (system roots) or `root_certificates` (PEM bytes or a
+    file path). `timeout` is the default deadline of every call in seconds;
+    `retries` is how many times a call that got UNAVAILABLE is tried again.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        api_key: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | str | Path | None = None,
+        timeout: float | None = 60.0,
+        retries: int = 5,
+        backoff: float = 0.2,
+        max_backoff: float = 5.0,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        if tls or root_certificates is not None:
+            roots = root_certificates
+            if isinstance(roots, str | Path):
+                roots = Path(roots).read_bytes()
+            creds = grpc.ssl_channel_credentials(root_certificates=roots)
+            self.channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+        self.stub = pb_grpc.TranslatorStub(self.channel)
+        self.target = target
+        self.metadata: tuple[tuple[str, str], ...] = (("x-api-key", api_key),) if api_key else ()
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+
+    def __enter__(self) -> TranslatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            try:
+                return method(request, timeout=self.timeout if timeout is None else timeout, metadata=self.metadata)
+            except grpc.RpcError as exc:
+                if exc.code() not in RETRYABLE or attempt == self.retries:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")
+
+    # -- rpcs ----------------------------------------------------------------
+    def translate(
+        self,
+        texts: Sequence[str],
+        *,
+        beam_size: int = 5,
+        n_best: int = 1,
+        max_length: int = 256,
+        length_penalty: float = 1.0,
+        max_length_ratio: float = 2.0,
+        return_scores: bool = True,
+        return_alignment: bool = False,
+        max_batch_size: int = 64,
+        timeout: float | None = None,
+    ) -> list[pb.Translation]:
+        """One `Translation` per text, in order (sent in requests of at most `max_batch_size` texts)."""
+        options = pb.TranslateOptions(
+            beam_size=beam_size,
+            n_best=n_best,
+            max_length=max_length,
+            length_penalty=length_penalty,
+            max_length_ratio=max_length_ratio,
+            return_scores=return_scores,
+            return_alignment=return_alignment,
+        )
+        out: list[pb.Translation] = []
+        step = max(max_batch_size, 1)
+        for start in range(0, len(texts), step):
+            request = pb.TranslateRequest(texts=list(texts[start : start + step]), options=options)
+            out.extend(self._call(self.stub.Translate, request, timeout).translations)
+        return out
+
+    def translate_texts(self, texts: Sequence[str], **kwargs: Any) -> list[str]:
+        """Only the best texts; a gRPC error becomes a `TranslatorError` naming the status."""
+        try:
+            return [t.text for t in self.translate(texts, **kwargs)]
+        except grpc.RpcError as exc:
+            raise TranslatorError(f"server {self.target}: {exc.code().name}: {exc.details()}") from None
+
+    def translate_stream(
+        self,
+        items: Iterable[tuple[str, str]],
+        *,
+        options: pb.TranslateOptions | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[pb.TranslateStreamResponse]:
+        """Stream (id, text) pairs; yields one response per item, in order (not retried)."""
+        requests = (pb.TranslateStreamRequest(id=i, text=t, options=options) for i, t in items)
+        yield from self.stub.TranslateStream(requests, timeout=timeout, metadata=self.metadata)
+
+    def align(
+        self,
+        source: str,
+        target: str | None = None,
+        *,
+        method: str = "",
+        layer: int | None = None,
+        head: int | None = None,
+        attention: pb.AttentionGranularity.ValueType = pb.ATTENTION_GRANULARITY_UNSPECIFIED,
+        timeout: float | None = None,
+    ) -> pb.AlignResponse:
+        request = pb.AlignRequest(
+            source=source, target=target, method=method, layer=layer, head=head, attention=attention
+        )
+        return self._call(self.stub.Align, request, timeout)
+
+    def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
+        return self._call(self.stub.GetModelInfo, pb.GetModelInfoRequest(), timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the health service says SERVING (raises `TranslatorError` after `timeout`)."""
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2.0).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > end:
+                raise TranslatorError(f"server {self.target} is not serving after {timeout:.0f} s")
+            time.sleep(0.1)
