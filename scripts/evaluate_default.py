@@ -24,7 +24,9 @@ def main() -> None:
     ap.add_argument("--model", default="models/default")
     ap.add_argument("--data", default="data/multi30k")
     ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--extra", nargs="*", default=[], help="extra args for translator evaluate")
+    ap.add_argument("--engine", default="torch", help="engine for translator evaluate (default torch)")
+    ap.add_argument("--variant", help="ONNX variant, with --engine onnx")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="reports/default_model")
     args = ap.parse_args()
     translator = str(Path(sys.executable).with_name("translator"))
@@ -32,7 +34,10 @@ def main() -> None:
     commands = []
     for split in SPLITS:
         cmd = [translator, "evaluate", "--model", args.model, "--beam", str(args.beam),
-               "--src", f"{args.data}/{split}.en.gz", "--ref", f"{args.data}/{split}.fr.gz", *args.extra]  # fmt: skip
+               "--src", f"{args.data}/{split}.en.gz", "--ref", f"{args.data}/{split}.fr.gz",
+               "--engine", args.engine, "--threads", str(args.threads)]  # fmt: skip
+        if args.variant:
+            cmd += ["--variant", args.variant]
         commands.append(" ".join(cmd[1:]))
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         results[split] = json.loads(out.strip().splitlines()[-1])
@@ -43,6 +48,8 @@ def main() -> None:
     report = {
         "model": args.model,
         "beam": args.beam,
+        "engine": args.engine,
+        "variant": args.variant,
         "results": results,
         "targets_bleu": TARGETS,
         "training": {
@@ -62,7 +69,8 @@ def main() -> None:
     lines = [
         f"# Default model: {args.model}",
         "",
-        f"sacreBLEU, beam {args.beam}, detokenized output. Signature: `{results[SPLITS[0]]['bleu_signature']}`.",
+        f"Engine {args.engine} {args.variant or ''}, sacreBLEU, beam {args.beam}, detokenized output.",
+        f"Signature: `{results[SPLITS[0]]['bleu_signature']}`.",
         "",
         "| split | BLEU | chrF | target BLEU (opus-mt-tc-big-en-fr) | seconds |",
         "|---|---|---|---|---|",
