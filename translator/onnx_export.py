@@ -200,6 +200,16 @@ def _export_fp32(model: Transformer, out_dir: Path) -> None:
         raise TranslatorError(f"ONNX export failed: {type(exc).__name__}: {exc}") from exc
 
 
+def _strip_debug_info(path: Path) -> None:
+    """Drop the exporter's per-node debug metadata (source file paths, FX node text):
+    it carries paths of the exporting machine and is not needed to run the graph."""
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    onnx.save(model, str(path))
+
+
 def _quantize_int8(src_dir: Path, out_dir: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -326,6 +336,8 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
         with _quiet():
             logger.info("exporting fp32 graphs of %s (opset %d)", model_dir, OPSET)
             _export_fp32(model, fp32_dir)
+            for path in sorted(fp32_dir.glob("*.onnx")):
+                _strip_debug_info(path)
             _check_graphs(fp32_dir, "fp32")
             diff = _check_against_torch(model, fp32_dir)
             if not diff < 1e-3:
