@@ -29,6 +29,14 @@ def _read_text_file(path: str) -> list[str]:
     return read_lines(p)
 
 
+def _write_output(text: str, path: str | None) -> None:
+    """Write to `path` (UTF-8) or, without one, to stdout."""
+    if path:
+        Path(path).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from training.data import fetch_multi30k
 
@@ -83,10 +91,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         )
         results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
         out = "".join(r.text + "\n" for r in results)
-    if args.output:
-        Path(args.output).write_text(out, encoding="utf-8")
-    else:
-        sys.stdout.write(out)
+    _write_output(out, args.output)
     return 0
 
 
@@ -174,11 +179,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     result = align(translator, src, tgt, method=args.method, layer=layer, head=head, threshold=args.threshold,
                    beam_size=args.beam, max_batch_size=args.batch_size)  # fmt: skip
     lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]
-    out = "".join(line + "\n" for line in lines)
-    if args.out:
-        Path(args.out).write_text(out, encoding="utf-8")
-    else:
-        sys.stdout.write(out)
+    _write_output("".join(line + "\n" for line in lines), args.out)
     return 0
 
 
