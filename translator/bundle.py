@@ -12,6 +12,7 @@ for a bad bundle.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -130,9 +131,9 @@ def save_bundle(
     model_dir.mkdir(parents=True, exist_ok=True)
     model.cfg.save(model_dir / CONFIG)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    tmp = model_dir / f".{WEIGHTS}.tmp"
-    torch.save(half, tmp)
-    os.replace(tmp, model_dir / WEIGHTS)
+    buf = io.BytesIO()
+    torch.save(half, buf)
+    atomic_write_bytes(model_dir / WEIGHTS, buf.getvalue())
     atomic_write_bytes(model_dir / TOKENIZER, spm_model.read_bytes())
     write_manifest(model_dir, {"name": name, **(extra or {})})
 

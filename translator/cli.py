@@ -14,8 +14,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from translator.errors import TranslatorError
+
+if TYPE_CHECKING:
+    from translator.inference import Translator
 
 logger = logging.getLogger("translator")
 
@@ -27,6 +31,20 @@ def _read_text_file(path: str) -> list[str]:
     if not p.is_file():
         raise TranslatorError(f"file not found: {path}")
     return read_lines(p)
+
+
+def _local_translator(args: argparse.Namespace) -> Translator:
+    """The in-process `Translator` that the decode options (`_add_decode_args`) describe."""
+    from translator.inference import Translator
+
+    return Translator(
+        args.model,
+        max_input_tokens=args.max_input_tokens,
+        threads=args.threads,
+        engine=args.engine,
+        device=args.device,
+        variant=args.variant,
+    )
 
 
 def _write_output(text: str, path: str | None) -> None:
@@ -67,7 +85,6 @@ def _decode_options(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from translator.inference import Translator
 
     if args.text:
         texts = list(args.text)
@@ -81,14 +98,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         with TranslatorClient(args.server, api_key=args.api_key) as client:
             out = "".join(h + "\n" for h in client.translate_texts(texts, **_decode_options(args)))
     else:
-        translator = Translator(
-            args.model,
-            max_input_tokens=args.max_input_tokens,
-            threads=args.threads,
-            engine=args.engine,
-            device=args.device,
-            variant=args.variant,
-        )
+        translator = _local_translator(args)
         results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
         out = "".join(r.text + "\n" for r in results)
     _write_output(out, args.output)
@@ -110,19 +120,10 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import sacrebleu
 
-    from translator.inference import Translator
-
     src, ref = _read_text_file(args.src), _read_text_file(args.ref)
     if len(src) != len(ref):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.ref} has {len(ref)}")
-    translator = Translator(
-        args.model,
-        max_input_tokens=args.max_input_tokens,
-        threads=args.threads,
-        engine=args.engine,
-        device=args.device,
-        variant=args.variant,
-    )
+    translator = _local_translator(args)
     t0 = time.perf_counter()
     hyps = [r.text for r in translator.translate(src, **_decode_options(args))]  # type: ignore[arg-type]
     seconds = time.perf_counter() - t0
@@ -161,21 +162,13 @@ def cmd_convert_ct2(args: argparse.Namespace) -> int:
 
 def cmd_align(args: argparse.Namespace) -> int:
     from translator.align import align, parse_head, parse_layer
-    from translator.inference import Translator
 
     src = _read_text_file(args.src)
     tgt = _read_text_file(args.tgt) if args.tgt else None
     if tgt is not None and len(src) != len(tgt):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.tgt} has {len(tgt)}")
     layer, head = parse_layer(args.layer), parse_head(args.head)
-    translator = Translator(
-        args.model,
-        max_input_tokens=args.max_input_tokens,
-        threads=args.threads,
-        engine=args.engine,
-        device=args.device,
-        variant=args.variant,
-    )
+    translator = _local_translator(args)
     result = align(translator, src, tgt, method=args.method, layer=layer, head=head, threshold=args.threshold,
                    beam_size=args.beam, max_batch_size=args.batch_size)  # fmt: skip
     lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]

@@ -15,7 +15,6 @@ from translator.config import DecodeConfig
 from translator.engines import make_engine
 from translator.errors import TranslatorError
 from translator.search import StepModel, search
-from translator.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +87,6 @@ class Translator:
             engine, self.model_dir, device, threads, variant, model=model, manifest=self.manifest
         )
         self.max_input_tokens = min(max_input_tokens, model.cfg.max_positions - 1)
-
-    @property
-    def tok(self) -> Tokenizer:
-        return self.tokenizer
 
     def encode_sources(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids (without EOS) of each text; checks types and the length limit first."""
