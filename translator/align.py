@@ -137,7 +137,8 @@ def forced_attention(
         tokens = torch.full((len(batch),), engine.bos_id, dtype=torch.long)
         rows: list[Tensor] = []
         for step in range(steps):
-            _, attn, state = engine.decode_step(state, tokens, True)
+            step_out, state = engine.decode_step(state, tokens, 1, True)
+            attn = step_out.attention
             if attn is None:
                 raise TranslatorError(f"the {getattr(engine, 'name', '?')} engine returned no cross-attention")
             rows.append(attn.float())  # (N, L, nh, S_batch)

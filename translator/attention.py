@@ -22,21 +22,25 @@ def scaled_dot_product(
     *,
     need_weights: bool = False,
     dropout_p: float = 0.0,
+    k_transposed: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Attention over (B, nh, T, hs) queries and (B, nh, S, hs) keys/values.
 
     Returns the output (B, nh, T, hs) and, if `need_weights`, the attention
-    probabilities (B, nh, T, S), which sum to 1 over S.
+    probabilities (B, nh, T, S), which sum to 1 over S. With `k_transposed` the
+    keys come as (B, nh, hs, S) (the layout of the exported graphs' caches, so
+    that no step transposes its keys) and the explicit path is always taken.
     """
-    if not need_weights:
+    if not need_weights and not k_transposed:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         return out, None
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))  # (B, nh, T, S)
+    kt = k if k_transposed else k.transpose(-2, -1)
+    scores = (q @ kt) / math.sqrt(q.size(-1))  # (B, nh, T, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     weights = scores.softmax(dim=-1)  # (B, nh, T, S)
     dropped = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
-    return dropped @ v, weights  # (B, nh, T, hs)
+    return dropped @ v, (weights if need_weights else None)  # (B, nh, T, hs)
 
 
 def causal_mask(length: int, device: torch.device | None = None) -> Tensor:
@@ -67,9 +71,11 @@ class MultiHeadAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
 
-    def project_kv(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Keys and values (B, nh, S, hs) of `x` (B, S, D), e.g. once per sentence."""
-        return self.split_heads(self.k_proj(x)), self.split_heads(self.v_proj(x))
+    def project_kv(self, x: Tensor, k_transposed: bool = False) -> tuple[Tensor, Tensor]:
+        """Keys and values (B, nh, S, hs) of `x` (B, S, D), e.g. once per sentence;
+        with `k_transposed` the keys are (B, nh, hs, S)."""
+        k = self.split_heads(self.k_proj(x))
+        return (k.transpose(-2, -1) if k_transposed else k), self.split_heads(self.v_proj(x))
 
     def forward(
         self,
@@ -77,12 +83,15 @@ class MultiHeadAttention(nn.Module):
         kv: tuple[Tensor, Tensor],
         mask: Tensor | None = None,
         need_weights: bool = False,
+        k_transposed: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """Attend from `query` (B, T, D) to projected keys/values `kv`."""
+        """Attend from `query` (B, T, D) to projected keys/values `kv` (see `project_kv`)."""
         q = self.split_heads(self.q_proj(query))  # (B, nh, T, hs)
         k, v = kv
         p = self.dropout if self.training else 0.0
-        out, weights = scaled_dot_product(q, k, v, mask, need_weights=need_weights, dropout_p=p)
+        out, weights = scaled_dot_product(
+            q, k, v, mask, need_weights=need_weights, dropout_p=p, k_transposed=k_transposed
+        )
         b, _, t, _ = out.shape
         out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, D)
         return self.out_proj(out), weights

@@ -92,16 +92,18 @@ class DecoderLayer(nn.Module):
         cross_kv: KV,
         cross_mask: Tensor,
         need_weights: bool = False,
+        k_transposed: bool = False,
     ) -> tuple[Tensor, KV, Tensor | None]:
         """Returns the output, this layer's self-attention keys/values including
-        the `past` ones (B, nh, t+T, hs), and optionally cross-attention."""
+        the `past` ones (B, nh, t+T, hs), and optionally cross-attention. With
+        `k_transposed`, every key tensor (past, cross, returned) is (B, nh, hs, S)."""
         h = self.norm1(x)
-        k, v = self.self_attn.project_kv(h)
+        k, v = self.self_attn.project_kv(h, k_transposed)
         if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        a, _ = self.self_attn(h, (k, v), self_mask)
+            k, v = torch.cat([past[0], k], dim=3 if k_transposed else 2), torch.cat([past[1], v], dim=2)
+        a, _ = self.self_attn(h, (k, v), self_mask, k_transposed=k_transposed)
         x = x + self.dropout(a)
-        c, weights = self.cross_attn(self.norm2(x), cross_kv, cross_mask, need_weights)
+        c, weights = self.cross_attn(self.norm2(x), cross_kv, cross_mask, need_weights, k_transposed)
         x = x + self.dropout(c)
         return x + self.dropout(self.ff(self.norm3(x))), (k, v), weights
 
@@ -151,9 +153,9 @@ class Transformer(nn.Module):
             x = layer(x, mask)
         return self.encoder_norm(x), mask
 
-    def cross_kv(self, memory: Tensor) -> list[KV]:
+    def cross_kv(self, memory: Tensor, k_transposed: bool = False) -> list[KV]:
         """Per decoder layer, cross-attention keys/values (B, nh, S, hs): once per sentence."""
-        return [layer.cross_attn.project_kv(memory) for layer in self.decoder_layers]
+        return [layer.cross_attn.project_kv(memory, k_transposed) for layer in self.decoder_layers]
 
     # --- decoder, whole sequence (training, forced decoding) -----------------
     def decode(
@@ -189,23 +191,42 @@ class Transformer(nn.Module):
         keys/values (N, nh, t, hs) for the t earlier steps. Returns log-probabilities
         (N, V), the grown cache, and optionally cross-attention (N, L, nh, S).
         """
-        step = cache[0][0].size(2)
+        h, new_cache, attn = self.step_hidden(tokens, cross_kv, src_mask, cache, need_weights)
+        return self.logits(h).float().log_softmax(dim=-1), new_cache, attn
+
+    def step_hidden(
+        self,
+        tokens: Tensor,
+        cross_kv: list[KV],
+        src_mask: Tensor,
+        cache: list[KV],
+        need_weights: bool = False,
+        k_transposed: bool = False,
+    ) -> tuple[Tensor, list[KV], Tensor | None]:
+        """`decode_step` up to the final norm: the hidden state (N, D) instead of
+        log-probabilities. With `k_transposed` every key tensor is (N, nh, hs, t)."""
+        step = cache[0][1].size(2)
         x = self.embed_tokens(tokens.unsqueeze(1), offset=step)  # (N, 1, D)
         new_cache: list[KV] = []
         attn: list[Tensor] = []
         for layer, ckv, past in zip(self.decoder_layers, cross_kv, cache, strict=True):
-            x, kv, w = layer(x, past, None, ckv, src_mask, need_weights)
+            x, kv, w = layer(x, past, None, ckv, src_mask, need_weights, k_transposed)
             new_cache.append(kv)  # (N, nh, t+1, hs)
             if w is not None:
                 attn.append(w[:, :, 0])  # (N, nh, S)
-        logp = self.logits(self.decoder_norm(x[:, 0])).float().log_softmax(dim=-1)
-        return logp, new_cache, (torch.stack(attn, dim=1) if attn else None)
+        return self.decoder_norm(x[:, 0]), new_cache, (torch.stack(attn, dim=1) if attn else None)
 
-    def empty_cache(self, n: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> list[KV]:
+    def empty_cache(
+        self,
+        n: int,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        k_transposed: bool = False,
+    ) -> list[KV]:
         nh, hs = self.cfg.n_heads, self.cfg.d_model // self.cfg.n_heads
-        shape = (n, nh, 0, hs)
         dt = dtype or self.embed.weight.dtype
+        k_shape = (n, nh, hs, 0) if k_transposed else (n, nh, 0, hs)
         return [
-            (torch.zeros(shape, device=device, dtype=dt), torch.zeros(shape, device=device, dtype=dt))
+            (torch.zeros(k_shape, device=device, dtype=dt), torch.zeros((n, nh, 0, hs), device=device, dtype=dt))
             for _ in self.decoder_layers
         ]

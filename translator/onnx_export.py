@@ -3,11 +3,21 @@
 Inside the bundle, one folder per variant:
 
     onnx/<variant>/encoder.onnx       src (B, S) int64 -> src_mask (B, 1, 1, S) bool and,
-                                      per decoder layer i, cross_k_i / cross_v_i (B, nh, S, hs)
-    onnx/<variant>/decoder.onnx       one step: tokens (N,) int64, src_mask, cross_k_i / cross_v_i,
-                                      past_k_i / past_v_i (N, nh, t, hs), t >= 0
-                                      -> log_probs (N, V) fp32, present_k_i / present_v_i (N, nh, t+1, hs)
-    onnx/<variant>/decoder_attn.onnx  the same plus cross_attn (N, L, nh, S); fp32 and int8 only
+                                      per decoder layer i, cross_k_i (B, nh, hs, S) / cross_v_i (B, nh, S, hs)
+    onnx/<variant>/decoder.onnx       one step: tokens (N,) int64, top_k (1,) int64, src_mask,
+                                      cross_k_i / cross_v_i, past_k_i (N, nh, hs, t) / past_v_i (N, nh, t, hs)
+                                      -> top_log_probs (N, top_k) fp32 and top_ids (N, top_k) int64 (each
+                                      row's best next tokens, best first), eos_log_probs (N,) fp32,
+                                      present_k_i / present_v_i (t+1 steps), and cross_attn (N, L, nh, S),
+                                      the cross-attention probabilities, which a caller requests only when
+                                      it wants them (ONNX Runtime copies out only requested outputs)
+
+Keys are stored transposed (`KEY_LAYOUT`), so that no decoding step transposes
+its cached keys, and the output projection has its own (D, V) weight, a copy of
+the tied embedding, so that int8 quantization turns it into an int8 MatMul
+instead of dequantizing the shared embedding at every step. The top-k selection
+runs inside the graph (a TopK node added after export): search needs no more than
+that, and the (N, V) log-probabilities never leave the runtime.
 
 Variants: `fp32`; `int8`, the fp32 graphs with dynamically quantized int8
 weights (for the CPU); `fp16`, fp16 weights and K/V tensors with fp32 log-probs,
@@ -40,10 +50,10 @@ from translator.model import Transformer
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("fp32", "int8", "fp16")
-ATTENTION_VARIANTS = ("fp32", "int8")  # variants that also get decoder_attn.onnx
 OPSET = 18
+KEY_LAYOUT = "nh-hs-t"  # keys (N, nh, hs, t); values (N, nh, t, hs). Recorded in the manifest.
 ONNX_DIR = "onnx"
-ENCODER, DECODER, DECODER_ATTN = "encoder.onnx", "decoder.onnx", "decoder_attn.onnx"
+ENCODER, DECODER = "encoder.onnx", "decoder.onnx"
 
 
 # --- graph signatures, shared with the ONNX Runtime engine ---------------------
@@ -63,12 +73,26 @@ def encoder_outputs(layers: int) -> list[str]:
     return ["src_mask", *cross_names(layers)]
 
 
+TOP_OUTPUTS = ["top_log_probs", "top_ids", "eos_log_probs"]
+
+
 def decoder_inputs(layers: int) -> list[str]:
-    return ["tokens", "src_mask", *cross_names(layers), *past_names(layers)]
+    return ["tokens", "top_k", "src_mask", *cross_names(layers), *past_names(layers)]
 
 
 def decoder_outputs(layers: int, attention: bool) -> list[str]:
-    return ["log_probs", *present_names(layers), *(["cross_attn"] if attention else [])]
+    return [*TOP_OUTPUTS, *present_names(layers), *(["cross_attn"] if attention else [])]
+
+
+def _traced_decoder_outputs(layers: int) -> list[str]:
+    """What the traced module returns, before `_add_top_k` replaces log_probs."""
+    return ["log_probs", *present_names(layers), "cross_attn"]
+
+
+def state_shape(name: str, n: int, n_heads: int, head_dim: int, length: int) -> tuple[int, int, int, int]:
+    """Shape of a cross/past/present tensor: keys (n, nh, hs, length), values (n, nh, length, hs)."""
+    is_key = name.split("_")[-2] == "k"
+    return (n, n_heads, head_dim, length) if is_key else (n, n_heads, length, head_dim)
 
 
 def graph_path(model_dir: Path, variant: str, graph: str) -> Path:
@@ -76,7 +100,7 @@ def graph_path(model_dir: Path, variant: str, graph: str) -> Path:
 
 
 def graphs_of(variant: str) -> list[str]:
-    return [ENCODER, DECODER, *([DECODER_ATTN] if variant in ATTENTION_VARIANTS else [])]
+    return [ENCODER, DECODER]
 
 
 # --- traced wrappers -------------------------------------------------------------
@@ -87,14 +111,16 @@ class _EncoderGraph(nn.Module):
 
     def forward(self, src: Tensor) -> tuple[Tensor, ...]:
         memory, mask = self.model.encode(src)
-        return (mask, *(t for kv in self.model.cross_kv(memory) for t in kv))
+        return (mask, *(t for kv in self.model.cross_kv(memory, k_transposed=True) for t in kv))
 
 
 class _DecoderGraph(nn.Module):
-    def __init__(self, model: Transformer, attention: bool) -> None:
+    out_weight: Tensor
+
+    def __init__(self, model: Transformer) -> None:
         super().__init__()
         self.model = model
-        self.attention = attention
+        self.register_buffer("out_weight", model.embed.weight.detach().t().contiguous())  # (D, V), untied copy
 
     def forward(
         self, tokens: Tensor, src_mask: Tensor, cross: tuple[Tensor, ...], past: tuple[Tensor, ...]
@@ -102,11 +128,10 @@ class _DecoderGraph(nn.Module):
         layers = len(self.model.decoder_layers)
         ckv = [(cross[2 * i], cross[2 * i + 1]) for i in range(layers)]
         cache = [(past[2 * i], past[2 * i + 1]) for i in range(layers)]
-        logp, new_cache, attn = self.model.decode_step(tokens, ckv, src_mask, cache, self.attention)
-        out = [logp, *(t for kv in new_cache for t in kv)]
-        if attn is not None:
-            out.append(attn)
-        return tuple(out)
+        h, new_cache, attn = self.model.step_hidden(tokens, ckv, src_mask, cache, True, k_transposed=True)
+        logp = (h @ self.out_weight).float().log_softmax(dim=-1)
+        assert attn is not None
+        return (logp, *(t for kv in new_cache for t in kv), attn)
 
 
 class _DropBelowError(logging.Filter):
@@ -149,8 +174,9 @@ def _example_inputs(cfg: ModelConfig) -> tuple[Tensor, Tensor]:
     return src, torch.tensor([a, b, c])
 
 
-def _export_fp32(model: Transformer, out_dir: Path) -> None:
-    """encoder.onnx, decoder.onnx and decoder_attn.onnx of the fp32 model into `out_dir`."""
+def _export_traced(model: Transformer, out_dir: Path) -> None:
+    """encoder.onnx and decoder.onnx of the fp32 model into `out_dir`,
+    as traced: the decoders still output log_probs (N, V) (see `_add_top_k`)."""
     cfg = model.cfg
     layers = cfg.decoder_layers
     src, tokens = _example_inputs(cfg)
@@ -158,11 +184,14 @@ def _export_fp32(model: Transformer, out_dir: Path) -> None:
     n, past_len = torch.export.Dim("n"), torch.export.Dim("past_len", min=0)
     with torch.no_grad():
         memory, mask = model.encode(src)
-        cross = tuple(t for kv in model.cross_kv(memory) for t in kv)
+        ckv = model.cross_kv(memory, k_transposed=True)
+        cross = tuple(t for kv in ckv for t in kv)
         # a cache of 2 earlier steps, so that no traced size is 0 or 1
-        _, cache, _ = model.decode_step(tokens, model.cross_kv(memory), mask, model.empty_cache(3))
-        _, cache, _ = model.decode_step(tokens, model.cross_kv(memory), mask, cache)
+        cache = model.empty_cache(3, k_transposed=True)
+        for _ in range(2):
+            _, cache, _ = model.step_hidden(tokens, ckv, mask, cache, k_transposed=True)
     past = tuple(t for kv in cache for t in kv)
+    key_axis = {"k": 3, "v": 2}
     try:
         program = torch.onnx.export(
             _EncoderGraph(model).eval(),
@@ -177,27 +206,54 @@ def _export_fp32(model: Transformer, out_dir: Path) -> None:
         )
         assert program is not None
         program.save(str(out_dir / ENCODER))
-        for attention, name in ((False, DECODER), (True, DECODER_ATTN)):
-            program = torch.onnx.export(
-                _DecoderGraph(model, attention).eval(),
-                (tokens, mask, cross, past),
-                input_names=decoder_inputs(layers),
-                output_names=decoder_outputs(layers, attention),
-                dynamic_shapes=(
-                    {0: n},
-                    {0: n, 3: src_len},
-                    tuple({0: n, 2: src_len} for _ in cross),
-                    tuple({0: n, 2: past_len} for _ in past),
-                ),
-                opset_version=OPSET,
-                external_data=False,
-                dynamo=True,
-                verbose=False,
-            )
-            assert program is not None
-            program.save(str(out_dir / name))
+        program = torch.onnx.export(
+            _DecoderGraph(model).eval(),
+            (tokens, mask, cross, past),
+            input_names=[n for n in decoder_inputs(layers) if n != "top_k"],
+            output_names=_traced_decoder_outputs(layers),
+            dynamic_shapes=(
+                {0: n},
+                {0: n, 3: src_len},
+                tuple({0: n, key_axis[name.split("_")[1]]: src_len} for name in cross_names(layers)),
+                tuple({0: n, key_axis[name.split("_")[1]]: past_len} for name in past_names(layers)),
+            ),
+            opset_version=OPSET,
+            external_data=False,
+            dynamo=True,
+            verbose=False,
+        )
+        assert program is not None
+        program.save(str(out_dir / DECODER))
     except Exception as exc:  # the exporter raises many types; report one clear error
         raise TranslatorError(f"ONNX export failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _add_top_k(path: Path, eos_id: int) -> None:
+    """Replace the decoder's log_probs output by its per-row top k (k a graph input)
+    and the log-probability of EOS."""
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    [log_probs] = [o for o in graph.output if o.name == "log_probs"]
+    position = list(graph.output).index(log_probs)
+    graph.output.remove(log_probs)
+    graph.input.insert(1, helper.make_tensor_value_info("top_k", TensorProto.INT64, [1]))
+    graph.initializer.append(helper.make_tensor("eos_index", TensorProto.INT64, [], [eos_id]))
+    graph.node.extend(
+        [
+            helper.make_node("TopK", ["log_probs", "top_k"], TOP_OUTPUTS[:2], name="top_k_select", axis=-1),
+            helper.make_node("Gather", ["log_probs", "eos_index"], TOP_OUTPUTS[2:], name="eos_log_prob", axis=1),
+        ]
+    )
+    new_outputs = [
+        helper.make_tensor_value_info("top_log_probs", TensorProto.FLOAT, ["n", "top_k"]),
+        helper.make_tensor_value_info("top_ids", TensorProto.INT64, ["n", "top_k"]),
+        helper.make_tensor_value_info("eos_log_probs", TensorProto.FLOAT, ["n"]),
+    ]
+    for i, value in enumerate(new_outputs):
+        graph.output.insert(position + i, value)
+    onnx.save(model, str(path))
 
 
 def _strip_debug_info(path: Path) -> None:
@@ -262,7 +318,8 @@ def _check_graphs(out_dir: Path, variant: str) -> None:
 
 
 def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> float:
-    """Largest |log-prob difference| between the fp32 graphs and PyTorch over a few steps."""
+    """Largest |log-prob difference| between the fp32 graphs and PyTorch over a few steps
+    (all V log-probabilities: the graph's top k with k = V, scattered back by id)."""
     import onnxruntime as ort
 
     cfg = model.cfg
@@ -278,7 +335,7 @@ def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> 
     tokens = tokens[:2]
     enc_out = dict(zip(encoder_outputs(layers), enc.run(None, {"src": src.numpy()}), strict=True))
     nh, hs = cfg.n_heads, cfg.d_model // cfg.n_heads
-    past = {name: np.zeros((2, nh, 0, hs), np.float32) for name in past_names(layers)}
+    past = {name: np.zeros(state_shape(name, 2, nh, hs, 0), np.float32) for name in past_names(layers)}
     worst = 0.0
     with torch.no_grad():
         memory, mask = model.encode(src)
@@ -287,9 +344,12 @@ def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> 
         tok = torch.full((2,), cfg.bos_id)
         for _ in range(steps):
             logp, cache, _ = model.decode_step(tok, ckv, mask, cache)
-            feeds = {"tokens": tok.numpy(), **enc_out, **past}
-            out = dict(zip(decoder_outputs(layers, False), dec.run(None, feeds), strict=True))
-            worst = max(worst, float(np.abs(out["log_probs"] - logp.numpy()).max()))
+            feeds = {"tokens": tok.numpy(), "top_k": np.array([cfg.vocab_size]), **enc_out, **past}
+            names = decoder_outputs(layers, False)
+            out = dict(zip(names, dec.run(names, feeds), strict=True))
+            full = np.take_along_axis(logp.numpy(), out["top_ids"], axis=1)
+            worst = max(worst, float(np.abs(out["top_log_probs"] - full).max()))
+            worst = max(worst, float(np.abs(out["eos_log_probs"] - logp[:, cfg.eos_id].numpy()).max()))
             past = {p: out[q] for p, q in zip(past_names(layers), present_names(layers), strict=True)}
             tok = tokens
     return worst
@@ -331,27 +391,28 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
     root.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=root))  # same filesystem: moved into place at the end
     try:
-        fp32_dir = work / "fp32"
-        fp32_dir.mkdir()
+        traced, fp32_dir = work / "traced", work / "fp32"
+        traced.mkdir()
         with _quiet():
             logger.info("exporting fp32 graphs of %s (opset %d)", model_dir, OPSET)
-            _export_fp32(model, fp32_dir)
-            for path in sorted(fp32_dir.glob("*.onnx")):
+            _export_traced(model, traced)
+            for path in sorted(traced.glob("*.onnx")):
                 _strip_debug_info(path)
-            _check_graphs(fp32_dir, "fp32")
-            diff = _check_against_torch(model, fp32_dir)
-            if not diff < 1e-3:
-                raise TranslatorError(f"exported graphs do not reproduce the PyTorch model (max |Δ log-prob| {diff:g})")
+            shutil.copytree(traced, fp32_dir)
             if "int8" in wanted:
                 logger.info("quantizing int8 graphs")
                 (work / "int8").mkdir()
-                _quantize_int8(fp32_dir, work / "int8")
-                _check_graphs(work / "int8", "int8")
+                _quantize_int8(traced, work / "int8")
             if "fp16" in wanted:
                 logger.info("converting fp16 graphs")
                 (work / "fp16").mkdir()
-                _convert_fp16(fp32_dir, work / "fp16")
-                _check_graphs(work / "fp16", "fp16")
+                _convert_fp16(traced, work / "fp16")
+            for v in ("fp32", *(v for v in wanted if v != "fp32")):
+                _add_top_k(work / v / DECODER, model.cfg.eos_id)
+                _check_graphs(work / v, v)
+            diff = _check_against_torch(model, fp32_dir)
+            if not diff < 1e-3:
+                raise TranslatorError(f"exported graphs do not reproduce the PyTorch model (max |Δ log-prob| {diff:g})")
         for v in wanted:
             target = root / v
             if target.exists():
@@ -366,7 +427,8 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
         "dir": ONNX_DIR,
         "encoder": ENCODER,
         "decoder": DECODER,
-        "decoder_attention": DECODER_ATTN,
+        "decoder_outputs": decoder_outputs(model.cfg.decoder_layers, True),
+        "key_layout": KEY_LAYOUT,
         "variants": {
             v: {"graphs": graphs_of(v), "device": "cuda" if v == "fp16" else "cpu", "kv_dtype": _kv_dtype(v)}
             for v in present

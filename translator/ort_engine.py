@@ -2,8 +2,8 @@
 
 The encoder runs once per batch and returns the source mask and every layer's
 cross-attention keys/values; the decoder graph then runs once per step with the
-self-attention cache. `decoder_attn.onnx` (which also returns cross-attention)
-is loaded only when attention is asked for.
+self-attention cache and returns each row's top k next tokens. Its cross-attention
+output is requested only when attention is asked for.
 
 On the CPU the state is numpy arrays. On CUDA the engine uses IO binding: the
 mask, the cross K/V and the cache stay on the device as `OrtValue`s between
@@ -32,17 +32,19 @@ from translator.config import ModelConfig
 from translator.errors import TranslatorError
 from translator.onnx_export import (
     DECODER,
-    DECODER_ATTN,
     ENCODER,
+    KEY_LAYOUT,
     OPSET,
+    TOP_OUTPUTS,
     VARIANTS,
-    cross_names,
     decoder_outputs,
     encoder_outputs,
     graph_path,
     past_names,
     present_names,
+    state_shape,
 )
+from translator.search import StepOutput
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +162,7 @@ def choose_providers(device: str) -> list[str]:
 @dataclasses.dataclass
 class OrtState:
     feeds: dict[str, Any]  # src_mask, cross_*, past_*: numpy arrays, or OrtValues with IO binding
+    sources: np.ndarray  # (N,) the source sentence of each row: source-side tensors follow it
 
 
 class OrtEngine:
@@ -187,12 +190,17 @@ class OrtEngine:
         for name in (rel(ENCODER), rel(DECODER)):
             if name not in files:
                 raise TranslatorError(f"bundle {self.model_dir}: {name} is not listed in the manifest")
-        self._has_attn = rel(DECODER_ATTN) in files
-        verify(
-            self.model_dir, {"files": {n: files[n] for n in map(rel, (ENCODER, DECODER, DECODER_ATTN)) if n in files}}
-        )
+        verify(self.model_dir, {"files": {n: files[n] for n in map(rel, (ENCODER, DECODER))}})
+        layout = manifest.get("onnx", {}).get("key_layout")
+        if layout != KEY_LAYOUT:
+            raise TranslatorError(
+                f"bundle {self.model_dir}: its ONNX graphs were exported by an older version "
+                f"(key layout {layout or 'nh-t-hs'}, this version needs {KEY_LAYOUT}); "
+                f"run `translator export --model {self.model_dir}` again"
+            )
         cfg = ModelConfig.load(self.model_dir / CONFIG)
         self.bos_id, self.eos_id, self.pad_id = cfg.bos_id, cfg.eos_id, cfg.pad_id
+        self.vocab_size = cfg.vocab_size
         self.layers, self.n_heads, self.head_dim = cfg.decoder_layers, cfg.n_heads, cfg.d_model // cfg.n_heads
         self.options = options or OrtOptions()
         self._session_options = self.options.session_options()
@@ -200,12 +208,10 @@ class OrtEngine:
         self.device_type = "cuda" if on_cuda else "cpu"
         self.encoder = self._session(ENCODER)
         self.decoder = self._session(DECODER)
-        self._decoder_attn: ort.InferenceSession | None = None
         types = {i.name: i.type for i in self.decoder.get_inputs()}
         self.kv_dtype = _NP_TYPES[types[past_names(self.layers)[0]]]
-        self._gather: ort.InferenceSession | None = None
-        if self.io_binding:
-            self._gather = self._gather_session(types)
+        self._state_types = types
+        self._gather_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
 
     def _session(self, graph: str) -> ort.InferenceSession:
         path = graph_path(self.model_dir, self.variant, graph)
@@ -213,17 +219,6 @@ class OrtEngine:
             return ort.InferenceSession(str(path), self._session_options, providers=self.providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise TranslatorError(f"{path}: ONNX Runtime cannot load it: {exc}") from None
-
-    @property
-    def decoder_attn(self) -> ort.InferenceSession:
-        if self._decoder_attn is None:
-            if not self._has_attn:
-                raise TranslatorError(
-                    f"the {self.variant} ONNX variant has no attention graph ({DECODER_ATTN}); "
-                    "use variant fp32 or int8, or the torch engine, for attention"
-                )
-            self._decoder_attn = self._session(DECODER_ATTN)
-        return self._decoder_attn
 
     # --- StepModel ---------------------------------------------------------------
     def encode(self, sources: list[list[int]]) -> OrtState:
@@ -237,41 +232,59 @@ class OrtEngine:
             feeds = self._run_bound(self.encoder, {"src": src}, {}, names, host=())
         else:
             feeds = dict(zip(names, self.encoder.run(names, {"src": src}), strict=True))
-        shape = (n, self.n_heads, 0, self.head_dim)
         for name in past_names(self.layers):
-            empty: np.ndarray = np.zeros(shape, self.kv_dtype)
+            empty: np.ndarray = np.zeros(state_shape(name, n, self.n_heads, self.head_dim, 0), self.kv_dtype)
             feeds[name] = ort.OrtValue.ortvalue_from_numpy(empty, self.device_type, 0) if self.io_binding else empty
-        return OrtState(feeds)
+        return OrtState(feeds, np.arange(n))
 
     def decode_step(
-        self, state: OrtState, tokens: Tensor, need_attention: bool
-    ) -> tuple[Tensor, Tensor | None, OrtState]:
-        session = self.decoder_attn if need_attention else self.decoder
+        self, state: OrtState, tokens: Tensor, top_k: int, need_attention: bool
+    ) -> tuple[StepOutput, OrtState]:
+        session = self.decoder
         outputs = decoder_outputs(self.layers, need_attention)
-        toks = tokens.detach().cpu().numpy().astype(np.int64, copy=False)
+        host_inputs = {
+            "tokens": tokens.detach().cpu().numpy().astype(np.int64, copy=False),
+            "top_k": np.array([min(top_k, self.vocab_size)], np.int64),
+        }
         if self.io_binding:
-            out = self._run_bound(session, {"tokens": toks}, state.feeds, outputs, host=("log_probs", "cross_attn"))
-            logp = out["log_probs"].numpy()
-            attn = out["cross_attn"].numpy() if need_attention else None
+            host = (*TOP_OUTPUTS, "cross_attn")
+            bound = self._run_bound(session, host_inputs, state.feeds, outputs, host=host)
+            out = {name: (bound[name].numpy() if name in host else bound[name]) for name in outputs}
         else:
-            out = dict(zip(outputs, session.run(outputs, {"tokens": toks, **state.feeds}), strict=True))
-            logp, attn = out["log_probs"], out.get("cross_attn")
+            out = dict(zip(outputs, session.run(outputs, {**host_inputs, **state.feeds}), strict=True))
         feeds = dict(state.feeds)
         for past, present in zip(past_names(self.layers), present_names(self.layers), strict=True):
             feeds[past] = out[present]
-        return (
-            torch.from_numpy(np.asarray(logp, np.float32)),
-            None if attn is None else torch.from_numpy(np.asarray(attn, np.float32)),
-            OrtState(feeds),
+        attn = out.get("cross_attn")
+        step = StepOutput(
+            log_probs=torch.from_numpy(np.asarray(out["top_log_probs"], np.float32)),
+            ids=torch.from_numpy(out["top_ids"]),
+            eos_log_probs=torch.from_numpy(np.asarray(out["eos_log_probs"], np.float32)),
+            attention=None if attn is None else torch.from_numpy(np.asarray(attn, np.float32)),
         )
+        return step, OrtState(feeds, state.sources)
 
     def reorder(self, state: OrtState, index: Tensor) -> OrtState:
+        """Gather rows. Source-side tensors (mask, cross K/V) are only gathered when
+        the rows' sources change: beam steps that shuffle the hypotheses of the same
+        sentences only move the self-attention cache."""
         idx = index.detach().cpu().numpy().astype(np.int64, copy=False)
-        if self._gather is None:
-            return OrtState({k: v[idx] for k, v in state.feeds.items()})
-        names = list(state.feeds)
-        out = self._run_bound(self._gather, {"index": idx}, state.feeds, [f"{n}_out" for n in names], host=())
-        return OrtState({n: out[f"{n}_out"] for n in names})
+        sources = state.sources[idx]
+        same_sources = np.array_equal(sources, state.sources)
+        names = [n for n in state.feeds if not (same_sources and not n.startswith("past_"))]
+        feeds = dict(state.feeds)
+        if self.io_binding:
+            out = self._run_bound(
+                self._gather_session(tuple(names)),
+                {"index": idx},
+                {n: state.feeds[n] for n in names},
+                [f"{n}_out" for n in names],
+                host=(),
+            )
+            feeds.update({n: out[f"{n}_out"] for n in names})
+        else:
+            feeds.update({n: state.feeds[n][idx] for n in names})
+        return OrtState(feeds, sources)
 
     # --- IO binding (CUDA) -------------------------------------------------------
     def _run_bound(
@@ -293,13 +306,15 @@ class OrtEngine:
         session.run_with_iobinding(binding)
         return dict(zip(outputs, binding.get_outputs(), strict=True))
 
-    def _gather_session(self, types: dict[str, str]) -> ort.InferenceSession:
-        """One Gather(axis 0) per state tensor, so that `reorder` stays on the device."""
+    def _gather_session(self, names: tuple[str, ...]) -> ort.InferenceSession:
+        """One Gather(axis 0) per state tensor in `names`, so that `reorder` stays on the device."""
+        if names in self._gather_sessions:
+            return self._gather_sessions[names]
         from onnx import TensorProto, helper
 
+        types = self._state_types
         elem = {"tensor(float)": TensorProto.FLOAT, "tensor(float16)": TensorProto.FLOAT16}
         elem["tensor(bool)"] = TensorProto.BOOL
-        names = ["src_mask", *cross_names(self.layers), *past_names(self.layers)]
         nodes = [helper.make_node("Gather", [n, "index"], [f"{n}_out"], axis=0) for n in names]
         inputs = [helper.make_tensor_value_info("index", TensorProto.INT64, ["m"])]
         inputs += [helper.make_tensor_value_info(n, elem[types[n]], None) for n in names]
@@ -308,7 +323,9 @@ class OrtEngine:
             helper.make_graph(nodes, "reorder", inputs, outputs), opset_imports=[helper.make_opsetid("", OPSET)]
         )
         model.ir_version = 8
-        return ort.InferenceSession(model.SerializeToString(), self._session_options, providers=self.providers)
+        session = ort.InferenceSession(model.SerializeToString(), self._session_options, providers=self.providers)
+        self._gather_sessions[names] = session
+        return session
 
 
 def exported_variants(manifest: dict[str, Any]) -> list[str]:

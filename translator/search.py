@@ -2,8 +2,14 @@
 
 An engine implements `StepModel`: `encode` builds an opaque decoder state for
 a batch of sources, `decode_step` feeds one token per hypothesis and returns
-log-probabilities, and `reorder` selects/duplicates hypotheses (expanding a
-batch into beams, following beam back-pointers, dropping finished rows).
+each row's `top_k` best next tokens with their log-probabilities (and EOS's),
+and `reorder` selects/duplicates hypotheses (expanding a batch into beams,
+following beam back-pointers, dropping finished rows).
+
+Search needs no more than the top k of each row: greedy takes the best one, and
+beam search's best 2k continuations of a group of k rows are among the best 2k
+of each row. The ONNX engine selects them inside its graph, so the full
+(N, V) distribution never leaves the runtime.
 """
 
 from __future__ import annotations
@@ -17,6 +23,14 @@ from torch import Tensor
 from translator.config import DecodeConfig
 
 
+@dataclasses.dataclass
+class StepOutput:
+    log_probs: Tensor  # (N, top_k) float32, best first
+    ids: Tensor  # (N, top_k) int64 token ids of `log_probs`
+    eos_log_probs: Tensor  # (N,) log-probability of EOS
+    attention: Tensor | None = None  # (N, L, nh, S) cross-attention, if asked for
+
+
 class StepModel(Protocol):
     bos_id: int
     eos_id: int
@@ -24,8 +38,8 @@ class StepModel(Protocol):
     def encode(self, sources: list[list[int]]) -> Any:
         """Decoder state for a batch of sources (token ids ending with EOS)."""
 
-    def decode_step(self, state: Any, tokens: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None, Any]:
-        """Feed tokens (N,); return log-probs (N, V), cross-attention (N, L, nh, S) or None, new state."""
+    def decode_step(self, state: Any, tokens: Tensor, top_k: int, need_attention: bool) -> tuple[StepOutput, Any]:
+        """Feed tokens (N,); return each row's `top_k` best next tokens (and EOS, attention), new state."""
 
     def reorder(self, state: Any, index: Tensor) -> Any:
         """Keep rows `index` (N',) of the state, in that order."""
@@ -52,14 +66,16 @@ def _length_norm(log_prob: float, length: int, alpha: float) -> float:
     return log_prob / (length**alpha) if alpha else log_prob
 
 
-def _force_eos(logp: Tensor, rows: Tensor, eos: int) -> Tensor:
-    """Rows that reached their length limit may only emit EOS (kept finite so it is always chosen)."""
-    if bool(rows.any()):
-        logp = logp.clone()
-        eos_col = logp[:, eos].clamp(min=-1e4)
-        logp[rows] = float("-inf")
-        logp[rows, eos] = eos_col[rows]
-    return logp
+def _candidates(out: StepOutput, at_limit: Tensor, eos: int) -> tuple[Tensor, Tensor]:
+    """(log-probs, ids) of each row's candidates; a row that reached its length
+    limit has EOS as its only candidate (kept finite so that it is always chosen)."""
+    logp, ids = out.log_probs, out.ids
+    if bool(at_limit.any()):
+        logp, ids = logp.clone(), ids.clone()
+        logp[at_limit] = float("-inf")
+        logp[at_limit, 0] = out.eos_log_probs[at_limit].clamp(min=-1e4)
+        ids[at_limit, 0] = eos
+    return logp, ids
 
 
 def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[Hypothesis]:
@@ -74,9 +90,10 @@ def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> li
     results: list[Hypothesis | None] = [None] * n
     step = 0
     while alive.numel():
-        logp, attn, state = model.decode_step(state, tokens, cfg.return_attention)
-        logp = _force_eos(logp, max_len[alive] <= step, model.eos_id)
-        best_lp, tokens = logp.max(dim=-1)
+        step_out, state = model.decode_step(state, tokens, 1, cfg.return_attention)
+        attn = step_out.attention
+        logp, ids = _candidates(step_out, max_len[alive] <= step, model.eos_id)
+        best_lp, tokens = logp[:, 0], ids[:, 0]
         total = total + best_lp
         history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
         if attn is not None:
@@ -115,14 +132,15 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
     step = 0
     while active.numel():
         m = active.numel()
-        logp, attn, state = model.decode_step(state, tokens, cfg.return_attention)
+        step_out, state = model.decode_step(state, tokens, 2 * k, cfg.return_attention)
+        attn = step_out.attention
         at_limit = (max_len[active] <= step).repeat_interleave(k)
-        logp = _force_eos(logp, at_limit, model.eos_id)
-        vocab = logp.size(-1)
-        cand = (scores.unsqueeze(2) + logp.view(m, k, vocab)).view(m, k * vocab)
-        top_scores, top_idx = cand.topk(2 * k, dim=1)  # (m, 2k)
-        top_beam = torch.div(top_idx, vocab, rounding_mode="floor")
-        top_tok = top_idx % vocab
+        row_lp, row_tok = _candidates(step_out, at_limit, model.eos_id)  # (m*k, width)
+        width = row_lp.size(1)
+        cand = (scores.view(m * k, 1) + row_lp).view(m, k * width)
+        top_scores, top_pos = cand.topk(2 * k, dim=1)  # (m, 2k)
+        top_beam = torch.div(top_pos, width, rounding_mode="floor")
+        top_tok = row_tok.view(m, k * width).gather(1, top_pos)
         is_eos = top_tok == model.eos_id
         if attn is not None:
             a = attn.unsqueeze(1).float()

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from translator.model import KV, Transformer
+from translator.search import StepOutput
 
 
 @dataclasses.dataclass
@@ -15,6 +16,7 @@ class TorchState:
     cross_kv: list[KV]  # per layer (N, nh, S, hs)
     src_mask: Tensor  # (N, 1, 1, S)
     cache: list[KV]  # per layer (N, nh, t, hs)
+    sources: Tensor  # (N,) the source sentence of each row: source-side tensors follow it
 
 
 def pad_batch(sources: list[list[int]], pad_id: int) -> Tensor:
@@ -40,22 +42,28 @@ class TorchEngine:
         src = pad_batch(sources, self.model.cfg.pad_id).to(self.device)
         memory, mask = self.model.encode(src)
         cache = self.model.empty_cache(len(sources), self.device)
-        return TorchState(self.model.cross_kv(memory), mask, cache)
+        return TorchState(self.model.cross_kv(memory), mask, cache, torch.arange(len(sources)))
 
     @torch.inference_mode()
     def decode_step(
-        self, state: TorchState, tokens: Tensor, need_attention: bool
-    ) -> tuple[Tensor, Tensor | None, TorchState]:
+        self, state: TorchState, tokens: Tensor, top_k: int, need_attention: bool
+    ) -> tuple[StepOutput, TorchState]:
         logp, cache, attn = self.model.decode_step(
             tokens.to(self.device), state.cross_kv, state.src_mask, state.cache, need_attention
         )
-        return logp.cpu(), (None if attn is None else attn.cpu()), TorchState(state.cross_kv, state.src_mask, cache)
+        values, ids = logp.topk(min(top_k, logp.size(-1)), dim=-1)
+        out = StepOutput(values.cpu(), ids.cpu(), logp[:, self.eos_id].cpu(), None if attn is None else attn.cpu())
+        return out, TorchState(state.cross_kv, state.src_mask, cache, state.sources)
 
     @torch.inference_mode()
     def reorder(self, state: TorchState, index: Tensor) -> TorchState:
+        """Gather rows; source-side tensors only when the rows' sources change (see `OrtEngine.reorder`)."""
         idx = index.to(self.device)
+        sources = state.sources[index]
 
         def pick(kvs: list[KV]) -> list[KV]:
             return [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kvs]
 
-        return TorchState(pick(state.cross_kv), state.src_mask.index_select(0, idx), pick(state.cache))
+        if torch.equal(sources, state.sources):
+            return TorchState(state.cross_kv, state.src_mask, pick(state.cache), sources)
+        return TorchState(pick(state.cross_kv), state.src_mask.index_select(0, idx), pick(state.cache), sources)

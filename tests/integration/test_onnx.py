@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -64,22 +65,23 @@ def test_export_writes_checked_graphs_and_manifest(onnx_bundle: Path) -> None:
             rel = f"onnx/{variant}/{graph}"
             assert rel in manifest["files"]
             onnx.checker.check_model(str(onnx_bundle / rel), full_check=True)
-    assert "onnx/fp16/decoder_attn.onnx" not in manifest["files"]
     assert not list((onnx_bundle / "onnx").glob(".*")), "no temporary folder left behind"
 
     enc = onnx.load(str(onnx_bundle / "onnx/fp32/encoder.onnx"))
     assert [o.name for o in enc.graph.output] == ["src_mask", "cross_k_0", "cross_v_0", "cross_k_1", "cross_v_1"]
     dec = onnx.load(str(onnx_bundle / "onnx/fp32/decoder.onnx"))
     names = [i.name for i in dec.graph.input]
-    assert names[:2] == ["tokens", "src_mask"] and "past_k_1" in names and "cross_v_1" in names
-    assert [o.name for o in dec.graph.output][-1] == "present_v_1"
-    attn = onnx.load(str(onnx_bundle / "onnx/fp32/decoder_attn.onnx"))
-    assert attn.graph.output[-1].name == "cross_attn"
+    assert names[:3] == ["tokens", "top_k", "src_mask"] and "past_k_1" in names and "cross_v_1" in names
+    outputs = [o.name for o in dec.graph.output]
+    assert outputs[:3] == ["top_log_probs", "top_ids", "eos_log_probs"] and outputs[-2] == "present_v_1"
+    assert manifest["onnx"]["key_layout"] == "nh-hs-t"
+    assert outputs[-1] == "cross_attn"
 
     e16 = OrtEngine(onnx_bundle, variant="fp16", device="cpu", options=ONE_THREAD)
     types = {i.name: i.type for i in e16.decoder.get_inputs()}
     outs = {o.name: o.type for o in e16.decoder.get_outputs()}
-    assert types["past_k_0"] == "tensor(float16)" and outs["log_probs"] == "tensor(float)"
+    assert types["past_k_0"] == "tensor(float16)" and outs["top_log_probs"] == "tensor(float)"
+    assert outs["top_ids"] == "tensor(int64)"
 
 
 @pytest.mark.parametrize("beam", [1, 4])
@@ -105,11 +107,18 @@ def test_step_log_probs_match_within_1e_4(
     index = torch.tensor([0, 0, 1, 3, 5, 7])  # duplicate and drop rows, as beam search does
     ts, os_ = torch_engine.reorder(ts, index), engine.reorder(os_, index)
     tokens = torch.full((6,), torch_engine.bos_id)
+    vocab = engine.vocab_size
     for step in range(6):
-        lt, _, ts = torch_engine.decode_step(ts, tokens, False)
-        lo, _, os_ = engine.decode_step(os_, tokens, False)
-        assert lo.dtype == torch.float32 and lo.shape == lt.shape
+        top_t, ts = torch_engine.decode_step(ts, tokens, vocab, False)  # every token, sorted
+        top_o, os_ = engine.decode_step(os_, tokens, vocab, False)
+        assert top_o.log_probs.dtype == torch.float32 and top_o.log_probs.shape == top_t.log_probs.shape
+        lt = torch.empty_like(top_t.log_probs).scatter_(1, top_t.ids, top_t.log_probs)
+        lo = torch.empty_like(top_o.log_probs).scatter_(1, top_o.ids, top_o.log_probs)
         assert float((lo - lt).abs().max()) < 1e-4
+        assert bool((top_o.log_probs[:, :-1] >= top_o.log_probs[:, 1:]).all()), "best first"
+        assert float((top_o.eos_log_probs - lt[:, engine.eos_id]).abs().max()) < 1e-4
+        small, _ = engine.decode_step(engine.reorder(os_, torch.arange(len(tokens))), tokens, 3, False)
+        assert small.ids.shape == (len(tokens), 3)
         tokens = lt.argmax(-1)
         if step == 2:
             keep = torch.tensor([5, 1, 2])
@@ -131,17 +140,19 @@ def test_attention_matches_torch(onnx_bundle: Path) -> None:
     texts = ["red dog runs", "the big cat sits on a man"]
     ref = Translator(onnx_bundle, engine="torch", device="cpu").translate(texts, beam_size=3, return_attention=True)
     onnx_tr = Translator(onnx_bundle, engine="onnx", device="cpu", threads=1, variant="fp32")
-    assert isinstance(onnx_tr.engine, OrtEngine) and onnx_tr.engine._decoder_attn is None
+    assert isinstance(onnx_tr.engine, OrtEngine)
     plain = onnx_tr.translate(texts, beam_size=3)
-    assert onnx_tr.engine._decoder_attn is None, "decoder_attn.onnx is only loaded when attention is asked for"
+    assert all(h.attention is None for r in plain for h in r.hypotheses)
     got = onnx_tr.translate(texts, beam_size=3, return_attention=True)
     for r, g, p in zip(ref, got, plain, strict=True):
         assert g.text == r.text == p.text
         ga, ra = g.hypotheses[0].attention, r.hypotheses[0].attention
         assert ga is not None and ra is not None and ga.shape == ra.shape
         torch.testing.assert_close(ga, ra, atol=1e-5, rtol=1e-4)
-    with pytest.raises(TranslatorError, match="no attention graph"):
-        Translator(onnx_bundle, engine="onnx", device="cpu", variant="fp16").translate(texts, return_attention=True)
+    [half] = Translator(onnx_bundle, engine="onnx", device="cpu", variant="fp16").translate(
+        texts[:1], return_attention=True
+    )
+    assert half.hypotheses[0].attention is not None and half.hypotheses[0].attention.dtype == torch.float32
 
 
 def test_engine_choice(onnx_bundle: Path, tiny_bundle: Path) -> None:
@@ -165,6 +176,29 @@ def test_corrupt_or_missing_graph_is_named(onnx_bundle: Path, tmp_path: Path) ->
     (broken / "onnx/int8/encoder.onnx").unlink()
     with pytest.raises(TranslatorError, match=r"onnx/int8/encoder\.onnx is listed in the manifest but missing"):
         ort(broken, "int8")
+
+
+def test_graphs_of_an_older_export_are_refused(onnx_bundle: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(onnx_bundle, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["onnx"]["key_layout"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(TranslatorError, match=r"exported by an older version.*translator export --model"):
+        ort(old)
+
+
+def test_reorder_moves_source_tensors_only_when_sources_change(onnx_bundle: Path, sources: list[list[int]]) -> None:
+    engine = ort(onnx_bundle)
+    state = engine.reorder(engine.encode(sources[:3]), torch.tensor([0, 0, 1, 1, 2, 2]))  # 2 beams each
+    _, state = engine.decode_step(state, torch.full((6,), engine.bos_id), 4, False)
+    shuffled = engine.reorder(state, torch.tensor([1, 0, 2, 2, 5, 4]))  # beams move within their sentence
+    assert shuffled.feeds["cross_k_0"] is state.feeds["cross_k_0"]
+    assert shuffled.feeds["past_k_0"] is not state.feeds["past_k_0"]
+    dropped = engine.reorder(state, torch.tensor([0, 1, 4, 5]))  # sentence 1 finished
+    assert dropped.feeds["cross_k_0"].shape[0] == 4
+    assert np.array_equal(dropped.feeds["cross_k_0"][2], state.feeds["cross_k_0"][4])
+    assert list(dropped.sources) == [0, 0, 2, 2]
 
 
 def test_export_errors(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -201,7 +235,7 @@ def test_cli_export_and_translate(tiny_bundle: Path, tmp_path: Path, capsys: pyt
     shutil.copytree(tiny_bundle, bundle)
     assert main(["export", "--model", str(bundle), "--variants", "fp32"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["variants"] == ["fp32"] and "onnx/fp32/decoder_attn.onnx" in summary["files"]
+    assert summary["variants"] == ["fp32"] and summary["files"] == ["onnx/fp32/encoder.onnx", "onnx/fp32/decoder.onnx"]
     code = main(["translate", "--model", str(bundle), "--engine", "onnx", "--threads", "1", "red dog runs"])
     out, _ = capsys.readouterr()
     assert code == 0 and out == "runs dog red\n"

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from translator.config import DecodeConfig
 from translator.errors import TranslatorError
-from translator.search import search
+from translator.search import StepOutput, search
 
 BOS, EOS, A, B, C = 2, 3, 4, 5, 6
 V = 7
@@ -28,7 +28,7 @@ class FakeStep:
 
     table: ClassVar[dict[tuple[int, ...], dict[int, float]]] = {
         (): {A: 0.5, B: 0.4, C: 0.1},
-        (A,): {EOS: 0.3, A: 0.35, C: 0.35},
+        (A,): {EOS: 0.3, A: 0.36, C: 0.34},
         (B,): {EOS: 0.9, C: 0.1},
         (A, A): {EOS: 1.0},
         (A, C): {EOS: 1.0},
@@ -42,7 +42,7 @@ class FakeStep:
     def encode(self, sources: list[list[int]]) -> Any:
         return {"prefix": [() for _ in sources], "src": [tuple(s) for s in sources]}
 
-    def decode_step(self, state: Any, tokens: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None, Any]:
+    def decode_step(self, state: Any, tokens: Tensor, k: int, need_attention: bool) -> tuple[StepOutput, Any]:
         self.calls += 1
         prefixes = []
         for p, t in zip(state["prefix"], tokens.tolist(), strict=True):
@@ -52,11 +52,16 @@ class FakeStep:
             for tok, prob in self.table.get(p, {EOS: 1.0}).items():
                 logp[row, tok] = math.log(prob)
         attn = torch.ones(len(prefixes), 1, 1, 3) / 3 if need_attention else None
-        return logp, attn, {"prefix": prefixes, "src": state["src"]}
+        return top_k(logp, k, attn), {"prefix": prefixes, "src": state["src"]}
 
     def reorder(self, state: Any, index: Tensor) -> Any:
         idx = index.tolist()
         return {"prefix": [state["prefix"][i] for i in idx], "src": [state["src"][i] for i in idx]}
+
+
+def top_k(logp: Tensor, k: int, attn: Tensor | None = None) -> StepOutput:
+    values, ids = logp.topk(k, dim=-1)
+    return StepOutput(values, ids, logp[:, EOS], attn)
 
 
 SRC = [[10, 11, EOS]]
@@ -65,7 +70,7 @@ SRC = [[10, 11, EOS]]
 def test_greedy_takes_the_locally_best_token() -> None:
     [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, length_penalty=0))
     assert h.tokens == [A, A]
-    assert h.log_prob == pytest.approx(math.log(0.5 * 0.35 * 1.0))
+    assert h.log_prob == pytest.approx(math.log(0.5 * 0.36 * 1.0))
 
 
 def test_beam_finds_the_better_sequence_and_nbest_is_sorted() -> None:
@@ -96,9 +101,9 @@ def test_max_length_forces_eos() -> None:
     class Babbler(FakeStep):
         table: ClassVar[dict[tuple[int, ...], dict[int, float]]] = {}
 
-        def decode_step(self, state: Any, tokens: Tensor, need_attention: bool) -> tuple[Tensor, Tensor | None, Any]:
+        def decode_step(self, state: Any, tokens: Tensor, k: int, need_attention: bool) -> tuple[StepOutput, Any]:
             logp = torch.log(torch.tensor([[0, 0, 0, 0, 1.0, 0, 0]] * tokens.numel()))  # never EOS
-            return logp, None, state
+            return top_k(logp, k), state
 
     cfg = DecodeConfig(beam_size=1, max_length=5)
     [[h]] = search(Babbler(), SRC, cfg)
