@@ -70,3 +70,12 @@ serve: $(STAMP)
 # Against a running server: make loadtest SERVER=localhost:50051 CLIENTS=8 SECONDS=10
 loadtest: $(STAMP)
 	$(BIN)/translator loadtest --server $(SERVER) --clients $(CLIENTS) --seconds $(SECONDS)
+
+# --- batch jobs ---------------------------------------------------------------------
+BENCH_LINES ?= 200000
+.PHONY: batch-bench
+
+# Long job, run by hand on a quiet machine: a 200,000-line batch job vs offline translation
+# (sentences/s, ratio, peak RSS) -> reports/batch_bench.{md,json}. Small: make batch-bench BENCH_LINES=2000
+batch-bench: $(STAMP) data
+	$(BIN)/python scripts/bench_batch.py --lines $(BENCH_LINES) $(ARGS)

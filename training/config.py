@@ -46,11 +46,19 @@ class TrainConfig:
     average_checkpoints: int = 5
     eval_beam: int = 1
     eval_max_sentences: int = 0  # 0 = the whole validation split
+    # Guided alignment (Garg et al. 2019): supervise the cross-attention of
+    # model.alignment_layer / model.alignment_head with word alignments of the training
+    # data (`translator align-corpus`: Pharaoh over whitespace words, one line per pair).
+    alignment_file: str = ""  # relative to data_dir, or a path; "" = off
+    alignment_weight: float = 0.05
+    init_from: str = ""  # a model bundle to start from (its weights and SentencePiece model)
     seed: int = 1
     threads: int = 0  # 0 = torch's default
     log_every: int = 50
 
     def validate(self) -> None:
+        if self.alignment_file and self.model.alignment_layer is None:
+            raise TranslatorError("alignment_file needs model.alignment_layer (the decoder layer to supervise)")
         if self.precision not in ("fp32", "bf16", "fp16", "auto"):
             raise TranslatorError(f"precision must be fp32, bf16, fp16 or auto, got {self.precision!r}")
         if self.max_tokens < self.max_len:
@@ -65,7 +73,15 @@ class TrainConfig:
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    """A `--set` value as YAML, except that numbers such as 3e-4 (a string in YAML 1.1) are numbers."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return yaml.safe_load(text)
 
 
 def load_train_config(preset: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:

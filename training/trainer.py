@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,14 @@ from training.batching import Example, collate, make_batches
 from training.checkpoint import average_checkpoints, load_checkpoint, remove_quietly, save_checkpoint
 from training.config import TrainConfig, config_from_dict
 from training.data import read_parallel, split_paths
+from training.guided_alignment import (
+    PieceLinks,
+    WordLinks,
+    alignment_loss,
+    alignment_targets,
+    piece_links,
+    read_word_links,
+)
 from translator.bundle import atomic_write_bytes, save_bundle
 from translator.config import DecodeConfig
 from translator.errors import TranslatorError
@@ -131,6 +140,7 @@ class Trainer:
         if cfg.max_train_examples:
             self.train_src = self.train_src[: cfg.max_train_examples]
             self.train_tgt = self.train_tgt[: cfg.max_train_examples]
+        self.train_links = self._word_links()
         self.val_src, self.val_ref = self._read(cfg.val_split)
         if cfg.eval_max_sentences:
             self.val_src = self.val_src[: cfg.eval_max_sentences]
@@ -138,6 +148,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.model = Transformer(cfg.model).to(self.dist.device)
+        if cfg.init_from:
+            self.model.load_state_dict(self._init_weights())
         self.ddp: nn.Module = self.model
         if self.dist.world > 1:
             ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
@@ -153,6 +165,7 @@ class Trainer:
         }  # fmt: skip
         self._examples_epoch = -1
         self._examples: list[Example] = []
+        self._piece_links: list[PieceLinks] = []  # per example, with guided alignment
 
     # --- setup ------------------------------------------------------------
     def _check_run_dir(self) -> None:
@@ -178,8 +191,30 @@ class Trainer:
             )
         return read_parallel(src, tgt)
 
+    def _word_links(self) -> list[WordLinks] | None:
+        if not self.cfg.alignment_file:
+            return None
+        path = Path(self.cfg.alignment_file)
+        if not path.is_absolute() and not path.exists():
+            path = Path(self.cfg.data_dir) / path
+        return read_word_links(path, len(self.train_src), prefix=bool(self.cfg.max_train_examples))
+
+    def _init_weights(self) -> dict[str, torch.Tensor]:
+        """The weights of the `init_from` bundle (fine-tuning); its shape must match the config."""
+        from translator.bundle import load_bundle
+
+        model, _, _ = load_bundle(Path(self.cfg.init_from))
+        shape = {k: v for k, v in dataclasses.asdict(model.cfg).items() if not k.startswith("alignment_")}
+        mine = {k: v for k, v in dataclasses.asdict(self.cfg.model).items() if not k.startswith("alignment_")}
+        if {k: v for k, v in shape.items() if k != "dropout"} != {k: v for k, v in mine.items() if k != "dropout"}:
+            raise TranslatorError(f"init_from {self.cfg.init_from}: its model shape differs from the config's")
+        return {k: v.float() for k, v in model.state_dict().items()}
+
     def _tokenizer(self) -> Tokenizer:
         path = self.out / "spm.model"
+        if self.dist.main and not path.is_file() and self.cfg.init_from:
+            self.out.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(self.cfg.init_from) / "spm.model", path)
         if self.dist.main and not path.is_file():
             src, tgt = self._read(self.cfg.train_split)
             tmp = self.out / "spm-tmp"
@@ -212,12 +247,16 @@ class Trainer:
                 return list(sp.Encode(t, enable_sampling=True, alpha=alpha, nbest_size=-1))
             return self.tokenizer.encode(t)
 
-        out = []
-        for s, t in zip(self.train_src, self.train_tgt, strict=True):
+        out, links = [], []
+        pieces = self.tokenizer.pieces
+        for n, (s, t) in enumerate(zip(self.train_src, self.train_tgt, strict=True)):
             si, ti = enc(s), enc(t)
             if 0 < len(si) < self.cfg.max_len and 0 < len(ti) < self.cfg.max_len:
                 out.append((si, ti))
-        self._examples, self._examples_epoch = out, epoch
+                if self.train_links is not None:
+                    words = self.train_links[n]
+                    links.append(piece_links(pieces(si), pieces(ti), len(s.split()), len(t.split()), words))
+        self._examples, self._piece_links, self._examples_epoch = out, links, epoch
         return out
 
     # --- checkpoints --------------------------------------------------------
@@ -300,8 +339,9 @@ class Trainer:
         return bleu, chrf
 
     # --- the loop -------------------------------------------------------------
-    def batches(self) -> Iterator[tuple[int, int, list[Example]]]:
-        """(epoch, batch index, examples) from the saved data position onwards."""
+    def batches(self) -> Iterator[tuple[int, int, list[Example], list[PieceLinks] | None]]:
+        """(epoch, batch index, examples, their piece links with guided alignment)
+        from the saved data position onwards."""
         epoch, start = self.state["epoch"], self.state["batch"]
         while epoch < self.cfg.max_epochs:
             examples = self.examples(epoch)
@@ -309,19 +349,26 @@ class Trainer:
             per_rank = len(order) // self.dist.world  # every rank takes the same number of steps
             mine = order[self.dist.rank :: self.dist.world][:per_rank]
             for b in range(start, len(mine)):
-                yield epoch, b, [examples[i] for i in mine[b]]
+                links = [self._piece_links[i] for i in mine[b]] if self._piece_links else None
+                yield epoch, b, [examples[i] for i in mine[b]], links
             epoch, start = epoch + 1, 0
         self.state["epoch"], self.state["batch"] = epoch, 0
 
-    def step(self, batch: list[Example]) -> tuple[float, int]:
+    def step(self, batch: list[Example], links: list[PieceLinks] | None = None) -> tuple[float, int]:
         cfg, dev = self.cfg.model, self.dist.device
         src, tgt_in, tgt_out = (t.to(dev) for t in collate(batch, cfg.pad_id, cfg.bos_id, cfg.eos_id))
         amp = torch.autocast(dev.type, dtype=self.amp_dtype) if self.amp_dtype is not None else contextlib.nullcontext()
         with amp:
-            logits, _ = self.ddp(src, tgt_in)
+            logits, attn = self.ddp(src, tgt_in, need_weights=links is not None)
         loss, ntok = label_smoothed_loss(logits, tgt_out, self.cfg.label_smoothing, cfg.pad_id)
+        objective = loss / max(ntok, 1)
+        if links is not None and cfg.alignment_layer is not None:
+            target = alignment_targets(links, tgt_in.size(1), src.size(1)).to(dev)
+            objective = objective + self.cfg.alignment_weight * alignment_loss(
+                attn[cfg.alignment_layer], target, cfg.alignment_head
+            )
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss / max(ntok, 1)).backward()
+        self.scaler.scale(objective).backward()
         self.scaler.unscale_(self.optimizer)
         nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_norm)
         self.scaler.step(self.optimizer)
@@ -371,9 +418,9 @@ class Trainer:
         )  # fmt: skip
         window_tokens, window_start = 0, time.perf_counter()
         if not s["finished"] and reason is None:
-            for epoch, b, batch in self.batches():
+            for epoch, b, batch, links in self.batches():
                 t0 = time.perf_counter()
-                loss, ntok = self.step(batch)
+                loss, ntok = self.step(batch, links)
                 s["step"] += 1
                 s["epoch"], s["batch"] = epoch, b + 1
                 s["tokens"] += ntok

@@ -48,13 +48,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from translator.errors import TranslatorError
 from translator.inference import Translator, length_batches
+
+if TYPE_CHECKING:
+    from translator.detokenize import Detokenized
 
 METHODS = ("grow-diag-final-and", "intersection", "union", "t2s", "s2t", "argmax", "threshold")
 DEFAULT_METHOD = "grow-diag-final-and"
@@ -367,14 +370,41 @@ def align(
     return_raw_attention: bool = False,
     beam_size: int = 5,
     max_batch_size: int = 32,
+    tokenized: bool = False,
+    adapt_steps: int = 0,
 ) -> list[Alignment]:
     """Word-align each (source, target) pair; without `targets`, translate first.
 
-    `layer`: None (DEFAULT_LAYERS), an int, a list of ints (averaged) or "mean";
-    `head`: an int or "mean". Pairs are numbered from 1 in error messages.
+    `layer`: None (the model's guided-alignment layer and head if it was trained
+    with one, `ModelConfig.alignment_layer`, else DEFAULT_LAYERS), an int, a list
+    of ints (averaged) or "mean"; `head`: an int or "mean". Pairs are numbered from 1 in error messages.
     Raises TranslatorError for lists of different lengths, an empty side, a text
     over the translator's `max_input_tokens`, or a bad method/layer/head.
+
+    `tokenized`: the texts are tokenized alignment data (lowercased, French
+    contractions and elisions undone, as in the Hansards NAACL-2003 pairs); the
+    model aligns their natural form (`translator.detokenize`) and the links and the
+    word-level attention are reported over the given tokens.
+
+    `adapt_steps` > 0 (with `targets`): first train a copy of the model that many
+    steps on the pairs themselves (`translator.adapt`), as statistical aligners fit
+    the sentences they align.
     """
+    if tokenized:
+        from translator.detokenize import detokenize
+
+        _check_texts("sources", sources)
+        src_d = [detokenize(x, "en") for x in sources]
+        tgt_d = None if targets is None else [detokenize(x, "fr") for x in targets]
+        natural = align(
+            translator, [d.text for d in src_d], None if tgt_d is None else [d.text for d in tgt_d],
+            method=method, layer=layer, head=head, threshold=threshold, renormalize=renormalize,
+            return_raw_attention=return_raw_attention, beam_size=beam_size, max_batch_size=max_batch_size,
+            adapt_steps=adapt_steps,
+        )  # fmt: skip
+        if tgt_d is None:
+            tgt_d = [detokenize(a.target, "fr") for a in natural]  # translations: one word per token already
+        return [_over_tokens(a, s, t) for a, s, t in zip(natural, src_d, tgt_d, strict=True)]
     if method not in METHODS:
         raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     _check_texts("sources", sources)
@@ -383,10 +413,17 @@ def align(
         if len(targets) != len(sources):
             raise TranslatorError(f"got {len(sources)} sources but {len(targets)} targets; they must pair up")
     n_layers, n_heads = translator.config.decoder_layers, translator.config.n_heads
+    if layer is None and translator.config.alignment_layer is not None:  # trained with guided alignment
+        layer = translator.config.alignment_layer
+        head = "mean" if translator.config.alignment_head is None else translator.config.alignment_head
     resolve_layers(layer, n_layers)  # validate before the expensive part
     select_attention(torch.zeros(n_layers, n_heads, 1, 1), layer, head)
     if not sources:
         return []
+    if adapt_steps and targets is not None:
+        from translator.adapt import adapt
+
+        translator = adapt(translator, sources, targets, steps=adapt_steps)
     src_ids = _encode(translator, "source", sources)
     tok = translator.tokenizer
     if targets is not None:
@@ -426,6 +463,23 @@ def align(
             )
         )
     return out
+
+
+def _over_tokens(a: Alignment, source: Detokenized, target: Detokenized) -> Alignment:
+    """An alignment of natural words reported over the given tokens."""
+    from translator.detokenize import to_token_links
+
+    src_word = [w for w, group in enumerate(source.groups) for _ in group]
+    tgt_word = [w for w, group in enumerate(target.groups) for _ in group]
+    return dataclasses.replace(
+        a,
+        source=" ".join(source.tokens),
+        target=" ".join(target.tokens),
+        source_words=list(source.tokens),
+        target_words=list(target.tokens),
+        links=to_token_links(a.links, source, target),
+        attention=a.attention[tgt_word][:, src_word],
+    )
 
 
 def parse_layer(value: str) -> Layer:

@@ -84,14 +84,47 @@ def _decode_options(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def cmd_translate(args: argparse.Namespace) -> int:
+def _batch_job(args: argparse.Namespace) -> int:
+    """`translate -i FILE`: a streaming, resumable batch job (translator/batch.py)."""
+    from translator.batch import DecodeOptions, EngineSpec, JobSpec, run_job
+    from translator.batch_io import RecordFormat
 
-    if args.text:
-        texts = list(args.text)
-    elif args.input:
-        texts = _read_text_file(args.input)
-    else:
-        texts = [line.rstrip("\n") for line in sys.stdin]
+    workers = max(args.workers, 1)
+    job = JobSpec(
+        input=Path(args.input),
+        output=Path(args.output) if args.output else None,
+        fmt=RecordFormat(args.format, args.text_field, args.id_field, args.output_field),
+        errors=args.errors,
+        window=args.window,
+        overlong=args.overlong,
+        decode=DecodeOptions(args.beam, args.length_penalty, args.max_length_ratio, args.batch_size),
+        engine=EngineSpec(
+            model=args.model,
+            engine=args.engine,
+            device=args.device,
+            variant=args.variant,
+            # default: one worker uses the engine's default (all cores); N workers share them
+            threads=args.threads or (max((os.cpu_count() or 1) // workers, 1) if workers > 1 else 0),
+            max_input_tokens=args.max_input_tokens,
+        ),
+        workers=workers,
+        backend=args.backend,
+        server=args.server,
+        api_key=args.api_key,
+        max_in_flight=args.max_in_flight,
+        restart=args.restart,
+        quiet=args.quiet,
+    )
+    summary = run_job(job)
+    if not args.quiet:
+        print(summary.line(), file=sys.stderr)
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    if args.input and not args.text:
+        return _batch_job(args)
+    texts = list(args.text) if args.text else [line.rstrip("\n") for line in sys.stdin]
     if args.server:  # the same output, computed by a translation server
         from translator.client import TranslatorClient
 
@@ -170,9 +203,16 @@ def cmd_align(args: argparse.Namespace) -> int:
     layer, head = parse_layer(args.layer), parse_head(args.head)
     translator = _local_translator(args)
     result = align(translator, src, tgt, method=args.method, layer=layer, head=head, threshold=args.threshold,
-                   beam_size=args.beam, max_batch_size=args.batch_size)  # fmt: skip
+                   beam_size=args.beam, max_batch_size=args.batch_size,
+                   return_raw_attention=bool(args.plot), tokenized=args.tokenized,
+                   adapt_steps=args.adapt_steps)  # fmt: skip
     lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]
     _write_output("".join(line + "\n" for line in lines), args.out)
+    if args.plot:
+        from translator.alignment_report import write_pictures
+
+        paths = write_pictures(result, args.plot, layer=layer, head=head, method=args.method)
+        logger.info("wrote %d heatmaps and %s", len(paths) - 1, paths[-1])
     return 0
 
 
@@ -180,6 +220,22 @@ def cmd_aer(args: argparse.Namespace) -> int:
     from translator.aer import evaluate_files
 
     print(json.dumps(evaluate_files(args.gold, args.hyp, args.src, args.tgt)))
+    return 0
+
+
+def cmd_align_baseline(args: argparse.Namespace) -> int:
+    from translator.eflomal_baseline import align_files
+
+    lines = align_files(args.src, args.tgt, args.corpus_src, args.corpus_tgt,
+                        expand_contractions=args.expand_contractions)  # fmt: skip
+    _write_output("".join(line + "\n" for line in lines), args.out)
+    return 0
+
+
+def cmd_align_corpus(args: argparse.Namespace) -> int:
+    from translator.eflomal_baseline import align_corpus
+
+    print(json.dumps(align_corpus(Path(args.data), Path(args.out) if args.out else None)))
     return 0
 
 
@@ -221,10 +277,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("translate", help="translate text")
+    p = sub.add_parser("translate", help="translate text, or a file of any size as a resumable batch job")
     p.add_argument("text", nargs="*", help="texts to translate (default: stdin, one per line)")
-    p.add_argument("-i", "--input", help="input file, one sentence per line")
-    p.add_argument("-o", "--output", help="output file (default stdout)")
+    p.add_argument("-i", "--input", help="input file (.gz: gzip): a streaming, resumable batch job")
+    p.add_argument("-o", "--output", help="output file (default stdout; .gz: gzip); with -i the job is resumable")
+    g = p.add_argument_group("batch jobs (-i FILE)")
+    g.add_argument("--format", choices=["text", "jsonl"], default="text", help="text: one sentence per line")
+    g.add_argument("--text-field", default="text", help="jsonl: field with the text (default text)")
+    g.add_argument("--id-field", default="id", help="jsonl: id field, added as the line number if missing")
+    g.add_argument("--output-field", default="translation", help="jsonl: the translation's field (default translation)")
+    g.add_argument("--window", type=int, default=10000, help="lines sorted and committed together (default 10000)")
+    g.add_argument("--overlong", choices=["split", "refuse", "skip"], default="split",
+                   help="a line over --max-input-tokens: split into sentences/word chunks (default), "
+                        "refuse (error naming the line) or skip (empty output line)")  # fmt: skip
+    g.add_argument("--errors", choices=["strict", "replace"], default="strict",
+                   help="invalid UTF-8: an error naming the line (default), or replace with U+FFFD")  # fmt: skip
+    g.add_argument("--workers", type=int, default=1,
+                   help="worker processes, each with its own engine and --threads (default: cores // workers); "
+                        "with --server: concurrent streams")  # fmt: skip
+    g.add_argument("--backend", choices=["local", "ray"], default="local",
+                   help="ray: --workers Ray actors (the 'ray' extra; $RAY_ADDRESS or a local instance)")  # fmt: skip
+    g.add_argument("--max-in-flight", type=int, default=32, help="--server: unanswered texts per stream (default 32)")
+    g.add_argument("--restart", action="store_true", help="discard an unfinished job's journal (OUT.job/)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stderr")
     p.add_argument("--server", metavar="HOST:PORT", help="translate with a running translation server (gRPC)")
     p.add_argument(
         "--api-key", default=os.environ.get("TRANSLATOR_API_KEY"), help="for --server (env TRANSLATOR_API_KEY)"
@@ -268,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", default="default", help="decoder layer, comma-separated layers, mean or default")
     p.add_argument("--head", default="mean", help="attention head or mean (default)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="for --method threshold")
+    p.add_argument("--plot", metavar="DIR", help="also write a heatmap PNG per pair and an HTML report DIR/index.html")
+    p.add_argument("--tokenized", action="store_true",
+                   help="the files are tokenized alignment data (lowercased, French contractions split, as the "
+                        "Hansards pairs): align their natural form, report links over the given tokens")  # fmt: skip
+    p.add_argument("--adapt-steps", type=int, default=0,
+                   help="first train a copy of the model N steps on the pairs themselves, as statistical "
+                        "aligners fit the sentences they align (torch engine; with --tgt)")  # fmt: skip
     _add_decode_args(p)
     p.set_defaults(func=cmd_align)
 
@@ -277,6 +359,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--src", help="source text, to check links against the word counts (with --tgt)")
     p.add_argument("--tgt", help="target text")
     p.set_defaults(func=cmd_aer)
+
+    p = sub.add_parser("align-baseline", help="eflomal word alignments (statistical baseline), Pharaoh lines")
+    p.add_argument("--src", required=True, help="source file, whitespace-tokenized, one sentence per line")
+    p.add_argument("--tgt", required=True, help="target file, line-aligned with --src")
+    p.add_argument("--corpus-src", help="extra training corpus aligned together with the pairs (.gz allowed)")
+    p.add_argument("--corpus-tgt", help="its target side")
+    p.add_argument("--expand-contractions", action="store_true",
+                   help="corpus French: du -> de le, des -> de les, l' -> le, ... (as in the Hansards)")  # fmt: skip
+    p.add_argument("--out", help="output file (default stdout)")
+    p.set_defaults(func=cmd_align_baseline)
+
+    p = sub.add_parser("align-corpus", help="eflomal alignments of a training split for guided alignment")
+    p.add_argument("--data", required=True, help="data directory with train.en.gz and train.fr.gz")
+    p.add_argument("--out", help="output file (default DATA/train.align)")
+    p.set_defaults(func=cmd_align_corpus)
 
     from server.config import build_parser as serve_parser
     from server.loadtest import build_parser as loadtest_parser

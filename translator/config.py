@@ -59,6 +59,11 @@ class ModelConfig:
     unk_id: int = 1
     bos_id: int = 2
     eos_id: int = 3
+    # The decoder layer and head whose cross-attention is trained to align (guided
+    # alignment, `TrainConfig.alignment_file`); `translator align` uses it by default.
+    # None: not trained to align. alignment_head None: the mean over the layer's heads.
+    alignment_layer: int | None = None
+    alignment_head: int | None = None
 
     def validate(self) -> None:
         if self.d_model % self.n_heads:
@@ -66,6 +71,12 @@ class ModelConfig:
         for name in ("vocab_size", "d_model", "n_heads", "d_ff", "encoder_layers", "decoder_layers"):
             if getattr(self, name) <= 0:
                 raise TranslatorError(f"ModelConfig.{name} must be positive")
+        if self.alignment_layer is not None and not -self.decoder_layers <= self.alignment_layer < self.decoder_layers:
+            raise TranslatorError(
+                f"alignment_layer {self.alignment_layer} is out of range ({self.decoder_layers} decoder layers)"
+            )
+        if self.alignment_head is not None and not 0 <= self.alignment_head < self.n_heads:
+            raise TranslatorError(f"alignment_head {self.alignment_head} is out of range ({self.n_heads} heads)")
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")

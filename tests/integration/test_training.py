@@ -59,10 +59,10 @@ def test_resume_after_simulated_kill_equals_uninterrupted(tmp_path: Path, revers
     trainer = Trainer(cfg, tmp_path / "b", progress=False)
     real_step = trainer.step
 
-    def dying_step(batch):  # type: ignore[no-untyped-def]
+    def dying_step(batch, links=None):  # type: ignore[no-untyped-def]
         if trainer.state["step"] == 27:  # after the step-20 checkpoint, before the step-30 one
             raise Killed
-        return real_step(batch)
+        return real_step(batch, links)
 
     trainer.step = dying_step  # type: ignore[method-assign]
     with pytest.raises(Killed):

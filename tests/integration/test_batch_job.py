@@ -1,0 +1,266 @@
+"""`translator translate -i IN -o OUT` batch jobs on the tiny bundle (reverses word order).
+
+Every job runs with `--threads 1`. The reference is one uninterrupted in-process
+run; killed-and-resumed runs, 2 workers and a real server must give the same bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from translator.cli import main
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+JOB = ("--window", "64", "--beam", "2", "--threads", "1")  # the options of the big-file jobs
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def direct(bundle: Path, texts: list[str], beam: int = 2) -> list[str]:
+    from translator.inference import Translator
+
+    return [r.text for r in Translator(bundle, threads=1).translate(texts, beam_size=beam)]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2,000 lines of the reverse task with a blank line every 97 lines."""
+    from helpers import reverse_task
+
+    src, _ = reverse_task(2000, seed=11)
+    lines = ["" if n % 97 == 5 else s for n, s in enumerate(src)]
+    path = tmp_path_factory.mktemp("corpus") / "in.txt"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_bundle: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """One uninterrupted run of the big job."""
+    out = tmp_path_factory.mktemp("ref") / "out.txt"
+    assert main(["translate", "--model", str(tiny_bundle), "-i", str(corpus), "-o", str(out), *JOB, "--quiet"]) == 0
+    assert not out.with_name("out.txt.job").exists()  # the journal is removed after success
+    return out.read_bytes()
+
+
+def test_order_restored_with_a_small_window(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from helpers import reverse_task
+
+    src, _ = reverse_task(150, seed=3)
+    texts = [*src[:40], "", "   ", *src[40:]]
+    inp = tmp_path / "in.txt"
+    inp.write_text("".join(t + "\n" for t in texts))
+    expected = "".join(t + "\n" for t in direct(tiny_bundle, texts))
+    assert expected.split("\n")[40:42] == ["", ""]
+    code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(inp), "--window", "23",
+                         "--beam", "2", "--threads", "1")  # fmt: skip
+    assert code == 0 and out == expected  # stdout, windows in order
+    assert "done: 152 lines" in err and "2 empty" in err
+    code, _, err = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(inp), "-o", str(tmp_path / "o"),
+                       "--window", "23", "--beam", "2", "--threads", "1", "--quiet")  # fmt: skip
+    assert code == 0 and err == "" and (tmp_path / "o").read_text() == expected
+
+
+def test_jsonl_ids_pass_through_fields_and_gzip(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    records = [
+        {"id": "a", "src": "red dog runs", "meta": {"n": 1}},
+        {"src": "the big cat sits", "lang": "en"},
+        {"id": 7, "src": ""},
+    ]
+    lines = [json.dumps(r) for r in records]
+    lines.insert(2, "")
+    inp = tmp_path / "in.jsonl.gz"
+    inp.write_bytes(gzip.compress("".join(line + "\n" for line in lines).encode()))
+    out = tmp_path / "out.jsonl.gz"
+    code, _, _ = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(inp), "-o", str(out),
+                     "--format", "jsonl", "--text-field", "src", "--output-field", "fr", "--window", "2",
+                     "--beam", "2", "--threads", "1")  # fmt: skip
+    assert code == 0
+    got = gzip.decompress(out.read_bytes()).decode().split("\n")
+    assert len(got) == 5 and got[2] == "" and got[4] == ""
+    fr = direct(tiny_bundle, ["red dog runs", "the big cat sits"])
+    assert json.loads(got[0]) == {"id": "a", "src": "red dog runs", "meta": {"n": 1}, "fr": fr[0]}
+    assert json.loads(got[1]) == {"id": 2, "src": "the big cat sits", "lang": "en", "fr": fr[1]}  # id: line number
+    assert json.loads(got[3]) == {"id": 7, "src": "", "fr": ""}
+    assert fr[0] == "runs dog red"
+
+
+def test_empty_overlong_and_invalid_lines(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    two_sentences = "big cat sits on the man. the boy jumps in the dog"  # 13 tokens, 7 + 6
+    no_punctuation = "red dog runs on the big cat sits on the man"  # 11 tokens: 8 + 3 words
+    inp = tmp_path / "in.txt"
+    inp.write_text(f"red dog runs\n\n{two_sentences}\n{no_punctuation}\nthe boy sits\n")
+    base = ["translate", "--model", str(tiny_bundle), "-i", str(inp), "--max-input-tokens", "8", "--beam", "2",
+            "--threads", "1", "--window", "2"]  # fmt: skip
+    pieces = direct(tiny_bundle, ["red dog runs", "big cat sits on the man.", "the boy jumps in the dog",
+                                  "red dog runs on the big cat sits", "on the man", "the boy sits"])  # fmt: skip
+    code, out, err = run(capsys, *base)  # --overlong split (default)
+    assert code == 0
+    assert out.split("\n") == [pieces[0], "", f"{pieces[1]} {pieces[2]}", f"{pieces[3]} {pieces[4]}", pieces[5], ""]
+    assert "1 empty, 2 overlong split, 0 overlong skipped" in err
+
+    code, out, err = run(capsys, *base, "--overlong", "skip")
+    assert code == 0 and out.split("\n") == [pieces[0], "", "", "", pieces[5], ""]
+    assert "2 overlong skipped" in err
+
+    code, out, err = run(capsys, *base, "--overlong", "refuse", "-o", str(tmp_path / "o.txt"))
+    assert code == 2 and "line 3 is 13 tokens long; the limit is max_input_tokens=8" in err
+    assert not (tmp_path / "o.txt").exists()
+
+    inp.write_bytes(b"red dog runs\n\nthe \xff cat\nthe boy sits\n")
+    code, out, err = run(capsys, *base)
+    assert code == 2 and "invalid UTF-8 on line 3" in err and "Traceback" not in err
+    code, out, err = run(capsys, *base, "--errors", "replace")
+    assert code == 0 and len(out.split("\n")) == 5 and out.split("\n")[3] == pieces[5]
+    assert "1 with invalid UTF-8 replaced" in err
+
+
+def test_changed_input_or_options_are_refused_on_resume(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from helpers import reverse_task
+
+    src, _ = reverse_task(60, seed=4)
+    src[44] = "red dog runs on the big cat sits on the man"  # line 45: over the limit of 8
+    inp, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    inp.write_text("".join(s + "\n" for s in src))
+    base = ["translate", "--model", str(tiny_bundle), "-i", str(inp), "-o", str(out), "--max-input-tokens", "8",
+            "--beam", "1", "--threads", "1", "--window", "10", "--quiet"]  # fmt: skip
+    code, _, err = run(capsys, *base, "--overlong", "refuse")
+    assert code == 2 and "line 45 is 11 tokens long" in err
+    journal = tmp_path / "out.txt.job"
+    assert len(list(journal.glob("*.done"))) == 4 and not out.exists()  # windows 1-4 committed
+
+    code, _, err = run(capsys, *base, "--overlong", "split")
+    assert code == 2 and "option overlong: 'refuse' -> 'split'" in err and "--restart" in err
+    code, _, err = run(capsys, *base, "--overlong", "refuse", "--beam", "2")
+    assert code == 2 and "option beam_size: 1 -> 2" in err
+    inp.write_text("".join(s + "\n" for s in ["a", *src[1:]]))
+    code, _, err = run(capsys, *base, "--overlong", "refuse")
+    assert code == 2 and "the input file changed" in err
+
+    code, _, err = run(capsys, *base, "--overlong", "split", "--restart")
+    assert code == 0 and len(out.read_text().split("\n")) == 61 and not journal.exists()
+
+
+def _cli(bundle: Path, corpus: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "translator.cli", "translate", "--model", str(bundle), "-i", str(corpus),
+            "-o", str(out), *JOB, *extra]  # fmt: skip
+
+
+def _kill_when(proc: subprocess.Popen[bytes], journal: Path, committed: int, delay: float = 0.0) -> bool:
+    """SIGKILL `proc` `delay` s after `committed` windows are in the journal; False if it ended first."""
+    deadline = time.monotonic() + 120
+    while len(list(journal.glob("*.done"))) < committed:
+        if proc.poll() is not None:
+            return False
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True
+
+
+def test_kill_and_resume_is_byte_identical(tiny_bundle: Path, corpus: Path, reference: bytes, tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    journal = tmp_path / "out.txt.job"
+    cmd = _cli(tiny_bundle, corpus, out, "--quiet")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    # 1. SIGKILL once the journal shows progress
+    assert _kill_when(subprocess.Popen(cmd, env=env, cwd=ROOT), journal, 3), "the job ended before it was killed"
+    committed = len(list(journal.glob("*.done")))
+    assert 3 <= committed < 32 and not out.exists()
+
+    # 2. SIGKILL at a random point: after a random number of windows (32 = during the final assembly)
+    # and a random delay, so it lands anywhere: mid-window, between a chunk and its commit record, ...
+    rng = random.Random()
+    target, delay = rng.randint(committed, 32), rng.uniform(0, 0.05)
+    _kill_when(subprocess.Popen(cmd, env=env, cwd=ROOT), journal, target, delay)
+    assert out.exists() or len(list(journal.glob("*.done"))) >= committed  # nothing committed was lost
+
+    # 3. the same command finishes the job
+    resuming = journal.exists()  # else run 2 finished before the kill
+    done = subprocess.run(_cli(tiny_bundle, corpus, out), env=env, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == reference, f"random kill after {target} windows + {delay:.3f} s"
+    assert not journal.exists()
+    assert "done: 2000 lines" in done.stderr
+    assert ("resumed from an earlier run" in done.stderr) == resuming
+
+
+def test_two_workers_give_identical_output(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, corpus: Path, reference: bytes, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.txt"
+    code, _, err = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(corpus), "-o", str(out), *JOB,
+                       "--workers", "2")  # fmt: skip
+    assert code == 0, err
+    assert out.read_bytes() == reference
+
+
+# -- remote mode -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tiny_bundle: Path) -> Iterator[str]:
+    """A real gRPC server on a free port, in a background event loop."""
+    from server import ServerConfig, create_app
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def call(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(60)
+
+    cfg = ServerConfig(model=str(tiny_bundle), host="127.0.0.1", port=0, metrics_port=-1, threads=1,
+                       max_wait_ms=2.0, stream_max_in_flight=32, warmup_text="red dog", log_format="text")  # fmt: skip
+    app = call(create_app(cfg))
+    assert call(app.wait_ready(60)), app.load_error
+    yield f"127.0.0.1:{app.port}"
+    call(app.shutdown(0))
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def test_remote_job_gives_identical_output(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, corpus: Path, reference: bytes, server: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.txt"
+    code, _, err = run(capsys, "translate", "--server", server, "--model", str(tiny_bundle), "-i", str(corpus),
+                       "-o", str(out), *JOB, "--workers", "2", "--max-in-flight", "16")  # fmt: skip
+    assert code == 0, err
+    assert out.read_bytes() == reference
+
+    other = tmp_path / "other-bundle"  # a different local tokenizer bundle is refused
+    other.mkdir()
+    (other / "manifest.json").write_text(json.dumps({"format_version": 1, "name": "other", "files": {}}))
+    (other / "spm.model").write_bytes((tiny_bundle / "spm.model").read_bytes())
+    code, _, err = run(capsys, "translate", "--server", server, "--model", str(other), "-i", str(corpus),
+                       "-o", str(out), "--quiet")  # fmt: skip
+    assert code == 2 and "pass --model with the server's bundle" in err
