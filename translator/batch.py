@@ -38,16 +38,12 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import importlib
-import json
 import logging
 import math
-import os
 import queue
 import re
-import shutil
 import sys
 import threading
 import time
@@ -57,15 +53,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from translator.batch_io import (
     RecordFormat,
-    concatenate,
     format_window,
-    fsync_dir,
-    is_gzip,
     iter_windows,
     parse_window,
     scan_input,
-    write_durably,
 )
+from translator.batch_journal import COUNTERS, Journal, StdoutSink
 from translator.errors import TranslatorError
 
 if TYPE_CHECKING:
@@ -79,10 +72,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_WINDOW = 10000
 OVERLONG = ("split", "refuse", "skip")
 BACKENDS = ("local", "ray")
-JOURNAL_VERSION = 1
 MAX_BATCH_TOKENS = 4096  # as in Translator.translate
 REMOTE_RETRY_SECONDS = 120.0  # how long a window is retried while the server is UNAVAILABLE
-COUNTERS = ("lines", "empty", "split", "skipped", "replaced")
 
 
 # -- the job ---------------------------------------------------------------------------
@@ -634,113 +625,6 @@ class RayRunner:
                 self.ray.kill(a)
         if self.started:
             self.ray.shutdown()
-
-
-# -- journal -------------------------------------------------------------------------------
-class Journal:
-    """The resumable state of a job writing `output` (see the module docstring)."""
-
-    def __init__(self, output: Path, fingerprint: dict[str, Any]) -> None:
-        self.output = output
-        self.dir = output.with_name(output.name + ".job")
-        self.fingerprint = fingerprint
-        self._lock: Any = None
-
-    def chunk(self, index: int) -> Path:
-        return self.dir / f"chunk-{index:08d}.out"
-
-    def marker(self, index: int) -> Path:
-        return self.dir / f"chunk-{index:08d}.done"
-
-    def open(self, restart: bool) -> dict[int, dict[str, int]]:
-        """Lock the journal, check it belongs to this job; the committed windows and their counters."""
-        if restart and self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = (self.dir / "lock").open("w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise TranslatorError(f"another job is writing {self.output} (journal {self.dir} is locked)") from None
-        job = self.dir / "job.json"
-        if not job.is_file():
-            for stale in self.dir.glob("chunk-*"):
-                stale.unlink()
-            write_durably(job, (json.dumps({"version": JOURNAL_VERSION, **self.fingerprint}, indent=1)).encode())
-            return {}
-        try:
-            old = json.loads(job.read_text())
-        except (OSError, ValueError) as exc:
-            raise TranslatorError(f"{job} is unreadable ({exc}); rerun with --restart to discard it") from None
-        self._check(old)
-        committed: dict[int, dict[str, int]] = {}
-        for marker in sorted(self.dir.glob("chunk-*.done")):
-            index = int(marker.stem.split("-")[1])
-            record = json.loads(marker.read_text())
-            chunk = self.chunk(index)
-            if chunk.is_file() and chunk.stat().st_size == record["bytes"]:
-                committed[index] = {k: int(record[k]) for k in COUNTERS}
-        return committed
-
-    def _check(self, old: dict[str, Any]) -> None:
-        new = {"version": JOURNAL_VERSION, **self.fingerprint}
-        changes = []
-        if old.get("version") != new["version"]:
-            changes.append(f"journal format {old.get('version')} (this is {JOURNAL_VERSION})")
-        if old.get("input") != new["input"]:
-            changes.append("the input file changed (size or SHA-256)")
-        if old.get("model") != new["model"]:
-            changes.append("the model changed")
-        old_opts, new_opts = old.get("options", {}), new["options"]
-        for key in sorted(set(old_opts) | set(new_opts)):
-            if old_opts.get(key) != new_opts.get(key):
-                changes.append(f"option {key}: {old_opts.get(key)!r} -> {new_opts.get(key)!r}")
-        if changes:
-            raise TranslatorError(
-                f"{self.dir} holds an unfinished job with other settings: {'; '.join(changes)}. "
-                "Rerun the original command to resume it, or add --restart to discard it"
-            )
-
-    def backlog(self) -> int:
-        return 0
-
-    def commit(self, index: int, data: bytes, counts: dict[str, int]) -> None:
-        """Chunk file first (durable), then its commit record (atomic): the window is done."""
-        write_durably(self.chunk(index), data)
-        write_durably(self.marker(index), json.dumps({"bytes": len(data), **counts}).encode())
-
-    def finish(self, windows: int) -> None:
-        """Concatenate the chunks into OUT atomically; remove the journal."""
-        partial = self.dir / "output.partial"
-        concatenate((self.chunk(k) for k in range(windows)), partial, gz=is_gzip(self.output))
-        os.replace(partial, self.output)
-        fsync_dir(self.output.parent)
-        self.close()
-        shutil.rmtree(self.dir)
-
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
-
-class StdoutSink:
-    """Without -o: windows go to stdout in order as soon as they are complete (not resumable)."""
-
-    def __init__(self) -> None:
-        self.next = 0
-        self.waiting: dict[int, bytes] = {}
-
-    def backlog(self) -> int:
-        """Finished windows held back until the earlier ones are written."""
-        return len(self.waiting)
-
-    def commit(self, index: int, data: bytes, counts: dict[str, int]) -> None:
-        self.waiting[index] = data
-        while self.next in self.waiting:
-            sys.stdout.buffer.write(self.waiting.pop(self.next))
-            self.next += 1
-        sys.stdout.flush()
 
 
 # -- driving a job ---------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from translator.onnx_export import (
     OPSET,
     TOP_OUTPUTS,
     VARIANTS,
+    decoder_inputs,
     decoder_outputs,
     encoder_outputs,
     graph_path,
@@ -209,6 +210,12 @@ class OrtEngine:
         self.encoder = self._session(ENCODER)
         self.decoder = self._session(DECODER)
         types = {i.name: i.type for i in self.decoder.get_inputs()}
+        outputs = {o.name for o in self.decoder.get_outputs()}
+        if set(types) != set(decoder_inputs(self.layers)) or not outputs >= set(decoder_outputs(self.layers, True)):
+            raise TranslatorError(
+                f"bundle {self.model_dir}: its {self.variant} decoder graph does not have the inputs and outputs "
+                f"this version needs; run `translator export --model {self.model_dir}` again"
+            )
         self.kv_dtype = _NP_TYPES[types[past_names(self.layers)[0]]]
         self._state_types = types
         self._gather_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}

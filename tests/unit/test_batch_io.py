@@ -13,7 +13,6 @@ import pytest
 
 from translator.batch import (
     DecodeOptions,
-    Journal,
     RemoteEngine,
     WindowTask,
     split_overlong,
@@ -29,6 +28,7 @@ from translator.batch_io import (
     parse_window,
     scan_input,
 )
+from translator.batch_journal import Journal
 from translator.errors import TranslatorError
 
 
