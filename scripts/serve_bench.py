@@ -47,7 +47,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="models/default")
     ap.add_argument("--data", default="data/multi30k")
-    ap.add_argument("--clients", default="1,8,64")
+    ap.add_argument("--clients", default="1,8,64,64", help="a run per entry (64 twice: is RSS flat once warm?)")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
@@ -73,7 +73,9 @@ def main() -> int:
             time.sleep(0.5)
         rss_start = rss_mb(server.pid)
         for clients in (int(c) for c in args.clients.split(",")):
+            before = rss_mb(server.pid)
             report = run_loadtest(address, clients, args.seconds, texts=texts, beam=args.beam)
+            report["server_rss_mb_before"] = before
             report["server_rss_mb_after"] = rss_mb(server.pid)
             runs.append(report)
             print(json.dumps(report), file=sys.stderr)
@@ -95,14 +97,15 @@ def main() -> int:
         "single-sentence `Translate` calls over loopback; the load generator runs on the same 2 cores.",
         "",
     ]
-    md += ["| clients | seconds | requests | errors | sent/s | × offline | p50 ms | p95 ms | p99 ms | RSS after MB |"]
+    md += ["| clients | seconds | requests | errors | sent/s | × offline | p50 ms | p95 ms | p99 ms "
+           "| RSS MB before → after |"]  # fmt: skip
     md += ["|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lat = r["latency_ms"]
         md.append(
             f"| {r['clients']} | {r['seconds']} | {r['requests']} | {sum(r['errors'].values())} "
             f"| {r['texts_per_second']:.1f} | {r['texts_per_second'] / offline_rate:.2f} "
-            f"| {lat['p50']} | {lat['p95']} | {lat['p99']} | {r['server_rss_mb_after']} |"
+            f"| {lat['p50']} | {lat['p95']} | {lat['p99']} | {r['server_rss_mb_before']} → {r['server_rss_mb_after']} |"
         )
     md += [
         "",
