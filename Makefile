@@ -42,9 +42,11 @@ train-default: data
 evaluate-default: data
 	$(BIN)/python scripts/evaluate_default.py --model runs/multi30k/model
 
-# Long job, run by hand: every engine against CTranslate2 int8 on test_2016_flickr.
+# Long job, run by hand (~25 min): every engine against CTranslate2 int8 on test_2016_flickr;
+# writes the committed reports/bench_b32.* (batch 32, 1,000 sentences) and reports/bench_b1.* (batch 1).
 bench: $(STAMP) data
-	$(BIN)/translator bench --out reports/bench
+	$(BIN)/translator bench --settings beam5-b32,greedy-b32 --repeats 3 --out reports/bench_b32
+	$(BIN)/translator bench --settings beam5-b1,greedy-b1 --limit 300 --repeats 3 --scale-lengths "" --out reports/bench_b1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -657,6 +657,14 @@ def flop_limit(
     return out
 
 
+def _shown(path: Path) -> str:
+    """A path for the report: relative to the working directory when inside it (no machine paths)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     """The `translator bench` command."""
     from translator.bundle import CONFIG, TOKENIZER, default_model_dir, read_manifest
@@ -691,12 +699,12 @@ def run(args: argparse.Namespace) -> int:
     scale_lens = {job: [len(tok.encode(t)) for t in texts] for job, texts in scale_inputs.items()}
     report = {
         "command": _command_line(args),
-        "argv": sys.argv,
+        "argv": [Path(sys.argv[0]).name, *sys.argv[1:]],
         "machine": machine,
-        "config": {"model": str(bundle), "data": str(args.data), "sentences": len(sources), "repeats": args.repeats,
+        "config": {"model": _shown(bundle), "data": str(args.data), "sentences": len(sources), "repeats": args.repeats,
                    "threads": args.threads, "engines": engines, "settings": [s.name for s in settings],
                    "setting_params": {s.name: dataclasses.asdict(s) for s in settings}, "baseline": BASELINE,
-                   "model_dirs": {n: str(d) for n, d in dirs.items()}, "model_config": dataclasses.asdict(cfg)},
+                   "model_dirs": {n: _shown(d) for n, d in dirs.items()}, "model_config": dataclasses.asdict(cfg)},
         "results": results,
         "ratios": {s.name: speed_ratios(runs, s.name) for s in settings},
         "memory": memory,

@@ -4,8 +4,10 @@ Inside the bundle, one folder per variant:
 
     onnx/<variant>/encoder.onnx       src (B, S) int64 -> src_mask (B, 1, 1, S) bool and,
                                       per decoder layer i, cross_k_i (B, nh, hs, S) / cross_v_i (B, nh, S, hs)
-    onnx/<variant>/decoder.onnx       one step: tokens (N,) int64, top_k (1,) int64, src_mask,
-                                      cross_k_i / cross_v_i, past_k_i (N, nh, hs, t) / past_v_i (N, nh, t, hs)
+    onnx/<variant>/decoder.onnx       one step: tokens (N,) int64, top_k (1,) int64, beam_index (N,) int64
+                                      (row n continues the cache row beam_index[n]: beam search's reorder
+                                      happens here), src_mask, cross_k_i / cross_v_i,
+                                      past_k_i (M, nh, hs, t) / past_v_i (M, nh, t, hs)
                                       -> top_log_probs (N, top_k) fp32 and top_ids (N, top_k) int64 (each
                                       row's best next tokens, best first), eos_log_probs (N,) fp32,
                                       present_k_i / present_v_i (t+1 steps), and cross_attn (N, L, nh, S),
@@ -17,7 +19,9 @@ its cached keys, and the output projection has its own (D, V) weight, a copy of
 the tied embedding, so that int8 quantization turns it into an int8 MatMul
 instead of dequantizing the shared embedding at every step. The top-k selection
 runs inside the graph (a TopK node added after export): search needs no more than
-that, and the (N, V) log-probabilities never leave the runtime.
+that, and the (N, V) log-probabilities never leave the runtime. So does the cache
+reorder of beam search (Gather nodes on the past inputs, also added after export),
+multi-threaded in the runtime's arena instead of a copy in Python between steps.
 
 Variants: `fp32`; `int8`, the fp32 graphs with dynamically quantized int8
 weights (for the CPU); `fp16`, fp16 weights and K/V tensors with fp32 log-probs,
@@ -52,6 +56,7 @@ logger = logging.getLogger(__name__)
 VARIANTS = ("fp32", "int8", "fp16")
 OPSET = 18
 KEY_LAYOUT = "nh-hs-t"  # keys (N, nh, hs, t); values (N, nh, t, hs). Recorded in the manifest.
+GRAPH_FORMAT = 2  # 2: top-k and cache reorder inside the decoder. Recorded in the manifest.
 ONNX_DIR = "onnx"
 ENCODER, DECODER = "encoder.onnx", "decoder.onnx"
 
@@ -76,8 +81,11 @@ def encoder_outputs(layers: int) -> list[str]:
 TOP_OUTPUTS = ["top_log_probs", "top_ids", "eos_log_probs"]
 
 
+ADDED_INPUTS = ("top_k", "beam_index")  # inputs that `_add_top_k` / `_add_cache_gather` add after tracing
+
+
 def decoder_inputs(layers: int) -> list[str]:
-    return ["tokens", "top_k", "src_mask", *cross_names(layers), *past_names(layers)]
+    return ["tokens", *ADDED_INPUTS, "src_mask", *cross_names(layers), *past_names(layers)]
 
 
 def decoder_outputs(layers: int, attention: bool) -> list[str]:
@@ -209,7 +217,7 @@ def _export_traced(model: Transformer, out_dir: Path) -> None:
         program = torch.onnx.export(
             _DecoderGraph(model).eval(),
             (tokens, mask, cross, past),
-            input_names=[n for n in decoder_inputs(layers) if n != "top_k"],
+            input_names=[n for n in decoder_inputs(layers) if n not in ADDED_INPUTS],
             output_names=_traced_decoder_outputs(layers),
             dynamic_shapes=(
                 {0: n},
@@ -253,6 +261,26 @@ def _add_top_k(path: Path, eos_id: int) -> None:
     ]
     for i, value in enumerate(new_outputs):
         graph.output.insert(position + i, value)
+    onnx.save(model, str(path))
+
+
+def _add_cache_gather(path: Path, layers: int) -> None:
+    """Gather the past inputs' rows by `beam_index` before anything reads them."""
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    renamed = {name: f"{name}_reordered" for name in past_names(layers)}
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            if name in renamed:
+                node.input[k] = renamed[name]
+    gathers = [helper.make_node("Gather", [old, "beam_index"], [new], name=f"reorder_{old}", axis=0)
+               for old, new in renamed.items()]  # fmt: skip
+    nodes = [*gathers, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.input.insert(2, helper.make_tensor_value_info("beam_index", TensorProto.INT64, ["n"]))
     onnx.save(model, str(path))
 
 
@@ -344,7 +372,8 @@ def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> 
         tok = torch.full((2,), cfg.bos_id)
         for _ in range(steps):
             logp, cache, _ = model.decode_step(tok, ckv, mask, cache)
-            feeds = {"tokens": tok.numpy(), "top_k": np.array([cfg.vocab_size]), **enc_out, **past}
+            feeds = {"tokens": tok.numpy(), "top_k": np.array([cfg.vocab_size]), "beam_index": np.arange(2), **enc_out}
+            feeds |= past
             names = decoder_outputs(layers, False)
             out = dict(zip(names, dec.run(names, feeds), strict=True))
             full = np.take_along_axis(logp.numpy(), out["top_ids"], axis=1)
@@ -409,6 +438,7 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
                 _convert_fp16(traced, work / "fp16")
             for v in ("fp32", *(v for v in wanted if v != "fp32")):
                 _add_top_k(work / v / DECODER, model.cfg.eos_id)
+                _add_cache_gather(work / v / DECODER, model.cfg.decoder_layers)
                 _check_graphs(work / v, v)
             diff = _check_against_torch(model, fp32_dir)
             if not diff < 1e-3:
@@ -429,6 +459,7 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
         "decoder": DECODER,
         "decoder_outputs": decoder_outputs(model.cfg.decoder_layers, True),
         "key_layout": KEY_LAYOUT,
+        "graph_format": GRAPH_FORMAT,
         "variants": {
             v: {"graphs": graphs_of(v), "device": "cuda" if v == "fp16" else "cpu", "kv_dtype": _kv_dtype(v)}
             for v in present

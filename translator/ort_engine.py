@@ -164,6 +164,7 @@ def choose_providers(device: str) -> list[str]:
 class OrtState:
     feeds: dict[str, Any]  # src_mask, cross_*, past_*: numpy arrays, or OrtValues with IO binding
     sources: np.ndarray  # (N,) the source sentence of each row: source-side tensors follow it
+    order: np.ndarray | None = None  # (N,) the past_* row each row continues (the decoder gathers); None: same
 
 
 class OrtEngine:
@@ -252,6 +253,7 @@ class OrtEngine:
         host_inputs = {
             "tokens": tokens.detach().cpu().numpy().astype(np.int64, copy=False),
             "top_k": np.array([min(top_k, self.vocab_size)], np.int64),
+            "beam_index": state.order if state.order is not None else np.arange(len(state.sources)),
         }
         if self.io_binding:
             host = (*TOP_OUTPUTS, "cross_attn")
@@ -272,13 +274,16 @@ class OrtEngine:
         return step, OrtState(feeds, state.sources)
 
     def reorder(self, state: OrtState, index: Tensor) -> OrtState:
-        """Gather rows. Source-side tensors (mask, cross K/V) are only gathered when
-        the rows' sources change: beam steps that shuffle the hypotheses of the same
-        sentences only move the self-attention cache."""
+        """Keep rows `index`. The self-attention cache is not copied here: the next
+        decoder step gathers it (its `beam_index` input). Source-side tensors (mask,
+        cross K/V) are gathered only when the rows' sources change: beam steps that
+        shuffle the hypotheses of the same sentences leave them as they are."""
         idx = index.detach().cpu().numpy().astype(np.int64, copy=False)
         sources = state.sources[idx]
-        same_sources = np.array_equal(sources, state.sources)
-        names = [n for n in state.feeds if not (same_sources and not n.startswith("past_"))]
+        order = idx if state.order is None else state.order[idx]
+        if np.array_equal(sources, state.sources):
+            return OrtState(state.feeds, sources, order)
+        names = [n for n in state.feeds if not n.startswith("past_")]
         feeds = dict(state.feeds)
         if self.io_binding:
             out = self._run_bound(
@@ -291,7 +296,7 @@ class OrtEngine:
             feeds.update({n: out[f"{n}_out"] for n in names})
         else:
             feeds.update({n: state.feeds[n][idx] for n in names})
-        return OrtState(feeds, sources)
+        return OrtState(feeds, sources, order)
 
     # --- IO binding (CUDA) -------------------------------------------------------
     def _run_bound(

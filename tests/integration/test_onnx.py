@@ -71,7 +71,7 @@ def test_export_writes_checked_graphs_and_manifest(onnx_bundle: Path) -> None:
     assert [o.name for o in enc.graph.output] == ["src_mask", "cross_k_0", "cross_v_0", "cross_k_1", "cross_v_1"]
     dec = onnx.load(str(onnx_bundle / "onnx/fp32/decoder.onnx"))
     names = [i.name for i in dec.graph.input]
-    assert names[:3] == ["tokens", "top_k", "src_mask"] and "past_k_1" in names and "cross_v_1" in names
+    assert names[:4] == ["tokens", "top_k", "beam_index", "src_mask"] and "past_k_1" in names and "cross_v_1" in names
     outputs = [o.name for o in dec.graph.output]
     assert outputs[:3] == ["top_log_probs", "top_ids", "eos_log_probs"] and outputs[-2] == "present_v_1"
     assert manifest["onnx"]["key_layout"] == "nh-hs-t"
@@ -194,7 +194,8 @@ def test_reorder_moves_source_tensors_only_when_sources_change(onnx_bundle: Path
     _, state = engine.decode_step(state, torch.full((6,), engine.bos_id), 4, False)
     shuffled = engine.reorder(state, torch.tensor([1, 0, 2, 2, 5, 4]))  # beams move within their sentence
     assert shuffled.feeds["cross_k_0"] is state.feeds["cross_k_0"]
-    assert shuffled.feeds["past_k_0"] is not state.feeds["past_k_0"]
+    assert shuffled.feeds["past_k_0"] is state.feeds["past_k_0"], "the next decoder step gathers the cache"
+    assert shuffled.order is not None and list(shuffled.order) == [1, 0, 2, 2, 5, 4]
     dropped = engine.reorder(state, torch.tensor([0, 1, 4, 5]))  # sentence 1 finished
     assert dropped.feeds["cross_k_0"].shape[0] == 4
     assert np.array_equal(dropped.feeds["cross_k_0"][2], state.feeds["cross_k_0"][4])
