@@ -127,7 +127,9 @@ def test_align_corpus_uses_the_raw_whitespace_words(capsys: pytest.CaptureFixtur
     keep = [k for k in range(800) if k != 7]
     recall, precision = anti_diagonal([src[k] for k in keep], [links[k] for k in keep])
     assert recall >= 0.9 and precision >= 0.9, (recall, precision)
-    assert set(links[3]) >= {(0, 2), (2, 0)}  # "red" <-> "red", "runs." <-> "runs."
+    # "red" <-> "red" (a frequent word; "dog," and "runs." occur once, and eflomal's sampler is seeded
+    # from the clock, so their links may vary between runs)
+    assert (0, 2) in set(links[3])
 
     code, out, err = run(capsys, "align-corpus", "--data", str(tmp_path), "--out", str(tmp_path / "a" / "x.align.gz"))
     assert code == 0, err
