@@ -161,6 +161,7 @@ def main() -> None:
     shown = shlex.join(["translator", *cmd[1:-4], "-i", "input.en", "-o", "output.fr"])
     print("$", shlex.join(cmd), file=sys.stderr)
     job = run_job(cmd)
+    job["summary"] = str(job["summary"]).replace(f"{work}/", "")  # no paths of this machine in the report
     n_out = sum(1 for _ in outp.open("rb"))
     assert n_out == args.lines, f"{n_out} output lines for {args.lines} input lines"
     off = offline(args, inp, threads)
