@@ -55,10 +55,8 @@ def main() -> int:
     )
     tr = Translator(args.model, engine=args.engine, device="cpu", variant=args.variant)
     cfg = tr.config
-    chosen_layer: Any = cfg.alignment_layer
+    chosen_layer: Any = cfg.alignment_layer  # None: DEFAULT_LAYERS, heads averaged
     chosen_head: Any = "mean" if cfg.alignment_head is None else cfg.alignment_head
-    if chosen_layer is None:
-        chosen_layer, chosen_head = None, "mean"
     settings: list[tuple[str, Any, Any]] = [("chosen (model default)", None, "mean")]
     settings.append(("chosen, tokens as given (no --tokenized)", None, "mean"))
     for layer in range(cfg.decoder_layers):

@@ -204,9 +204,10 @@ class Trainer:
         from translator.bundle import load_bundle
 
         model, _, _ = load_bundle(Path(self.cfg.init_from))
-        shape = {k: v for k, v in dataclasses.asdict(model.cfg).items() if not k.startswith("alignment_")}
-        mine = {k: v for k, v in dataclasses.asdict(self.cfg.model).items() if not k.startswith("alignment_")}
-        if {k: v for k, v in shape.items() if k != "dropout"} != {k: v for k, v in mine.items() if k != "dropout"}:
+        mine = self.cfg.model  # dropout and the alignment head may differ; the shape may not
+        theirs = dataclasses.replace(model.cfg, dropout=mine.dropout, alignment_layer=mine.alignment_layer,
+                                     alignment_head=mine.alignment_head)  # fmt: skip
+        if theirs != mine:
             raise TranslatorError(f"init_from {self.cfg.init_from}: its model shape differs from the config's")
         return {k: v.float() for k, v in model.state_dict().items()}
 

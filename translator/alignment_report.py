@@ -46,6 +46,7 @@ import torch
 from torch import Tensor
 
 from translator.align import Alignment, Head, Layer, merge_subwords, resolve_layers
+from translator.bundle import atomic_write_bytes
 from translator.errors import TranslatorError
 
 TEMPLATE = "alignment_report.html"
@@ -191,9 +192,7 @@ def write_report(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     page = render_report(report_data(alignments, layer=layer, head=head, method=method, title=title))
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    atomic_write_bytes(out, page.encode("utf-8"))
     return out
 
 

@@ -197,26 +197,7 @@ def format_window(records: list[Record], translations: list[str], fmt: RecordFor
     return "".join(line + "\n" for line in out).encode("utf-8")
 
 
-# -- durable files ---------------------------------------------------------------------
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename over `path`, fsync the directory: all or nothing."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-
-
+# -- durable files (single files: translator.bundle.atomic_write_bytes) ----------------------
 def concatenate(parts: Iterable[Path], dest: Path, gz: bool) -> None:
     """Stream `parts` into `dest` (gzip with a fixed header when `gz`, so reruns are byte-identical), fsync."""
     with dest.open("wb") as raw:

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from translator.batch_io import concatenate, fsync_dir, is_gzip, write_durably
+from translator.batch_io import concatenate, is_gzip
+from translator.bundle import atomic_write_bytes, fsync_dir
 from translator.errors import TranslatorError
 
 JOURNAL_VERSION = 1
@@ -48,7 +49,7 @@ class Journal:
         if not job.is_file():
             for stale in self.dir.glob("chunk-*"):
                 stale.unlink()
-            write_durably(job, (json.dumps({"version": JOURNAL_VERSION, **self.fingerprint}, indent=1)).encode())
+            atomic_write_bytes(job, (json.dumps({"version": JOURNAL_VERSION, **self.fingerprint}, indent=1)).encode())
             return {}
         try:
             old = json.loads(job.read_text())
@@ -88,8 +89,8 @@ class Journal:
 
     def commit(self, index: int, data: bytes, counts: dict[str, int]) -> None:
         """Chunk file first (durable), then its commit record (atomic): the window is done."""
-        write_durably(self.chunk(index), data)
-        write_durably(self.marker(index), json.dumps({"bytes": len(data), **counts}).encode())
+        atomic_write_bytes(self.chunk(index), data)
+        atomic_write_bytes(self.marker(index), json.dumps({"bytes": len(data), **counts}).encode())
 
     def finish(self, windows: int) -> None:
         """Concatenate the chunks into OUT atomically; remove the journal."""

@@ -82,3 +82,18 @@ def test_adapting_on_the_pairs_trains_a_copy(tiny_bundle: Path) -> None:
     assert tr.translate(src, beam_size=1)[0].text != tgt[0]
     with pytest.raises(TranslatorError, match="must pair up"):
         adapt(tr, src, [], steps=1)
+
+
+def test_init_from_starts_at_the_bundle_and_checks_its_shape(
+    tiny_bundle: Path, reverse_data: Path, tmp_path: Path
+) -> None:
+    from training.trainer import Trainer
+    from translator.bundle import load_bundle
+
+    base = [*TINY_OVERRIDES, f"data_dir={reverse_data}", f"init_from={tiny_bundle}", "model.dropout=0.0"]
+    trainer = Trainer(load_train_config("tiny", base), tmp_path / "ok", progress=False)
+    bundle, _, _ = load_bundle(tiny_bundle)
+    for k, v in bundle.state_dict().items():
+        assert torch.equal(trainer.model.state_dict()[k], v.float()), k
+    with pytest.raises(TranslatorError, match="model shape differs"):
+        Trainer(load_train_config("tiny", [*base, "model.d_ff=64"]), tmp_path / "bad", progress=False)
