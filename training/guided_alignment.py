@@ -44,7 +44,11 @@ def read_word_links(path: Path, n_lines: int, prefix: bool = False) -> list[Word
 
 
 def piece_links(
-    src_pieces: Sequence[str], tgt_pieces: Sequence[str], n_src_words: int, n_tgt_words: int, links: WordLinks
+    src_pieces: Sequence[str],
+    tgt_pieces: Sequence[str],
+    n_src_words: int,
+    n_tgt_words: int,
+    links: Sequence[tuple[int, int]],
 ) -> PieceLinks:
     """Word links -> (target piece, source piece) links; links outside the words are dropped."""
     src_owner = piece_words(src_pieces, n_src_words)

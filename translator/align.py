@@ -12,7 +12,10 @@ Steps, each a function of its own:
 1. Attention. With `targets`, the target is FORCE-decoded: the engine encodes the
    source and is fed BOS + the target pieces one step at a time through the
    engine step interface (`decode_step(..., need_attention=True)`), so the torch
-   and the ONNX engines give the same tensors. Without `targets`, the source is
+   and the ONNX engines give the same tensors. (A head supervised with full target
+   context by guided adaptation, `ModelConfig.alignment_full_context`, is read from
+   one torch pass without the future mask instead: `full_context_attention`.)
+   Without `targets`, the source is
    translated first (`Translator.translate(..., return_attention=True)`, best
    hypothesis). Either way the raw tensor is (L, nh, T+1, S+1): per decoder layer
    and head, the attention of the step that predicts target piece t (row T predicts
@@ -55,6 +58,7 @@ from torch import Tensor
 
 from translator.errors import TranslatorError
 from translator.inference import Translator, length_batches
+from translator.torch_engine import pad_batch
 
 if TYPE_CHECKING:
     from translator.detokenize import Detokenized
@@ -150,6 +154,29 @@ def forced_attention(
         stacked = torch.stack(rows, dim=3)  # (N, L, nh, steps, S_batch)
         for k, i in enumerate(batch):
             out[i] = stacked[k, :, :, : len(tgts[k]) + 1, : len(srcs[k])].contiguous()
+    return [a for a in out if a is not None]
+
+
+def full_context_attention(
+    translator: Translator, sources: list[list[int]], targets: list[list[int]], max_batch_size: int = 32
+) -> list[Tensor]:
+    """Like `forced_attention`, from one decoder pass without the future mask (every
+    row sees the whole target): for a head supervised that way
+    (`ModelConfig.alignment_full_context`, `translator.adapt`). Torch engine only."""
+    model = getattr(translator.engine, "model", None)
+    if model is None:
+        raise TranslatorError("full-context alignment needs the torch engine (it is not a decoding step)")
+    cfg = translator.config
+    out: list[Tensor | None] = [None] * len(sources)
+    lengths = [len(s) + len(t) + 2 for s, t in zip(sources, targets, strict=True)]
+    for batch in length_batches(lengths, max_batch_size, 4096):
+        src = pad_batch([[*sources[i], cfg.eos_id] for i in batch], cfg.pad_id)
+        tgt_in = pad_batch([[cfg.bos_id, *targets[i]] for i in batch], cfg.pad_id)
+        with torch.inference_mode():
+            _, attn = model(src, tgt_in, need_weights=True, causal=False)
+        stacked = torch.stack(attn, dim=1).float()  # (N, L, nh, T+1, S+1)
+        for k, i in enumerate(batch):
+            out[i] = stacked[k, :, :, : len(targets[i]) + 1, : len(sources[i]) + 1].contiguous()
     return [a for a in out if a is not None]
 
 
@@ -372,6 +399,7 @@ def align(
     max_batch_size: int = 32,
     tokenized: bool = False,
     adapt_steps: int = 0,
+    guide: Sequence[Sequence[Sequence[tuple[int, int]]]] | None = None,
 ) -> list[Alignment]:
     """Word-align each (source, target) pair; without `targets`, translate first.
 
@@ -388,8 +416,20 @@ def align(
 
     `adapt_steps` > 0 (with `targets`): first train a copy of the model that many
     steps on the pairs themselves (`translator.adapt`), as statistical aligners fit
-    the sentences they align.
+    the sentences they align. `guide` (with `adapt_steps`): per pair, one or more sets
+    of (source, target) links over the given words from an unsupervised aligner; the
+    adaptation then also trains the alignment head on them (guided adaptation), and
+    the alignments are read from that head.
     """
+    if guide is not None and (not adapt_steps or targets is None):
+        raise TranslatorError("guide links need targets and adapt_steps > 0")
+    if adapt_steps and targets is not None:
+        _check_texts("sources", sources)
+        _check_texts("targets", targets)
+        if len(targets) != len(sources):
+            raise TranslatorError(f"got {len(sources)} sources but {len(targets)} targets; they must pair up")
+        translator = adapted(translator, sources, targets, steps=adapt_steps, guide=guide, tokenized=tokenized)
+        adapt_steps, guide = 0, None  # done: the adapted model's config names a supervised head
     if tokenized:
         from translator.detokenize import detokenize
 
@@ -400,7 +440,6 @@ def align(
             translator, [d.text for d in src_d], None if tgt_d is None else [d.text for d in tgt_d],
             method=method, layer=layer, head=head, threshold=threshold, renormalize=renormalize,
             return_raw_attention=return_raw_attention, beam_size=beam_size, max_batch_size=max_batch_size,
-            adapt_steps=adapt_steps,
         )  # fmt: skip
         if tgt_d is None:
             tgt_d = [detokenize(a.target, "fr") for a in natural]  # translations: one word per token already
@@ -420,15 +459,12 @@ def align(
     select_attention(torch.zeros(n_layers, n_heads, 1, 1), layer, head)
     if not sources:
         return []
-    if adapt_steps and targets is not None:
-        from translator.adapt import adapt
-
-        translator = adapt(translator, sources, targets, steps=adapt_steps)
     src_ids = _encode(translator, "source", sources)
     tok = translator.tokenizer
     if targets is not None:
         tgt_ids = _encode(translator, "target", targets)
-        raws = forced_attention(translator, src_ids, tgt_ids, max_batch_size)
+        attention = full_context_attention if translator.config.alignment_full_context else forced_attention
+        raws = attention(translator, src_ids, tgt_ids, max_batch_size)
         tgt_texts = list(targets)
         src_pieces = [tok.pieces(ids) for ids in src_ids]
         tgt_pieces = [tok.pieces(ids) for ids in tgt_ids]
@@ -463,6 +499,34 @@ def align(
             )
         )
     return out
+
+
+def adapted(
+    translator: Translator,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    *,
+    steps: int,
+    guide: Sequence[Sequence[Sequence[tuple[int, int]]]] | None = None,
+    tokenized: bool = False,
+) -> Translator:
+    """`translator.adapt.adapt` on the pairs as `align` takes them: with `tokenized`,
+    the model is adapted on their natural form and the guide links (over the given
+    tokens) are carried over to the natural words."""
+    from translator.adapt import adapt
+
+    if tokenized:
+        from translator.detokenize import detokenize, to_word_links
+
+        src_d = [detokenize(x, "en") for x in sources]
+        tgt_d = [detokenize(x, "fr") for x in targets]
+        if guide is not None:
+            if len(guide) != len(sources):
+                raise TranslatorError(f"got {len(guide)} sets of guide links for {len(sources)} pairs")
+            pairs = zip(guide, src_d, tgt_d, strict=True)
+            guide = [[to_word_links(links, s, t) for links in runs] for runs, s, t in pairs]
+        sources, targets = [d.text for d in src_d], [d.text for d in tgt_d]
+    return adapt(translator, sources, targets, steps=steps, guide=guide)
 
 
 def _over_tokens(a: Alignment, source: Detokenized, target: Detokenized) -> Alignment:

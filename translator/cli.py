@@ -201,11 +201,20 @@ def cmd_align(args: argparse.Namespace) -> int:
     if tgt is not None and len(src) != len(tgt):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.tgt} has {len(tgt)}")
     layer, head = parse_layer(args.layer), parse_head(args.head)
+    guide = None
+    if args.guide_corpus:
+        if tgt is None or not args.adapt_steps:
+            raise TranslatorError("--guide-corpus needs --tgt and --adapt-steps")
+        from training.data import split_paths
+        from translator.eflomal_baseline import guide_links, load_corpus
+
+        corpus = load_corpus(*split_paths(Path(args.guide_corpus), "train"))
+        guide = guide_links(list(zip(src, tgt, strict=True)), corpus, runs=args.guide_runs)
     translator = _local_translator(args)
     result = align(translator, src, tgt, method=args.method, layer=layer, head=head, threshold=args.threshold,
                    beam_size=args.beam, max_batch_size=args.batch_size,
                    return_raw_attention=bool(args.plot), tokenized=args.tokenized,
-                   adapt_steps=args.adapt_steps)  # fmt: skip
+                   adapt_steps=args.adapt_steps, guide=guide)  # fmt: skip
     lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]
     _write_output("".join(line + "\n" for line in lines), args.out)
     if args.plot:
@@ -350,6 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt-steps", type=int, default=0,
                    help="first train a copy of the model N steps on the pairs themselves, as statistical "
                         "aligners fit the sentences they align (torch engine; with --tgt)")  # fmt: skip
+    p.add_argument(
+        "--guide-corpus",
+        metavar="DIR",
+        help="guided adaptation: also train the alignment head on eflomal links of the pairs, "
+        "aligned together with DIR/train.{en,fr}.gz (needs eflomal, --tgt and --adapt-steps)",
+    )
+    p.add_argument("--guide-runs", type=int, default=3,
+                   help="eflomal runs averaged into the guide (its sampler is randomised; default 3)")  # fmt: skip
     _add_decode_args(p)
     p.set_defaults(func=cmd_align)
 

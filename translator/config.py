@@ -64,6 +64,9 @@ class ModelConfig:
     # None: not trained to align. alignment_head None: the mean over the layer's heads.
     alignment_layer: int | None = None
     alignment_head: int | None = None
+    # True: that head was supervised on a pass without the future mask (Garg et al.'s
+    # full context; `translator.adapt`), so alignments come from such a pass (torch engine)
+    alignment_full_context: bool = False
 
     def validate(self) -> None:
         if self.d_model % self.n_heads:

@@ -94,3 +94,14 @@ def to_token_links(
             for b in target.groups[j]:
                 best[(a, b)] = max(score, best.get((a, b), score))
     return sorted((a, b, s) for (a, b), s in best.items())
+
+
+def to_word_links(links: Sequence[tuple[int, int]], source: Detokenized, target: Detokenized) -> list[tuple[int, int]]:
+    """Links between the given tokens -> links between the natural words that stand
+    for them (the inverse of `to_token_links`), sorted, each pair once."""
+    src_word = {a: w for w, group in enumerate(source.groups) for a in group}
+    tgt_word = {b: w for w, group in enumerate(target.groups) for b in group}
+    try:
+        return sorted({(src_word[a], tgt_word[b]) for a, b in links})
+    except KeyError as e:
+        raise TranslatorError(f"link token {e.args[0]} is out of range") from None

@@ -242,13 +242,33 @@ def align_files(
         raise TranslatorError(f"{src} has {len(src_lines)} lines but {tgt} has {len(tgt_lines)}")
     corpus = None
     if corpus_src is not None and corpus_tgt is not None:
-        raw_src, raw_tgt = _read(corpus_src, "--corpus-src"), _read(corpus_tgt, "--corpus-tgt")
-        if len(raw_src) != len(raw_tgt):
-            raise TranslatorError(f"{corpus_src} has {len(raw_src)} lines but {corpus_tgt} has {len(raw_tgt)}")
-        corpus = prepare_corpus(raw_src, raw_tgt, expand_contractions)
-        logger.info("corpus: %d of %d pairs kept", len(corpus[0]), len(raw_src))
+        corpus = load_corpus(corpus_src, corpus_tgt, expand_contractions)
     links = align_pairs(list(zip(src_lines, tgt_lines, strict=True)), corpus)
     return [format_pharaoh(x) for x in links]
+
+
+def load_corpus(
+    corpus_src: str | Path, corpus_tgt: str | Path, expand_contractions: bool = False
+) -> tuple[list[str], list[str]]:
+    """A raw line-aligned corpus (e.g. `train.en.gz`, `train.fr.gz`), tokenized by `prepare_corpus`."""
+    raw_src, raw_tgt = _read(corpus_src, "--corpus-src"), _read(corpus_tgt, "--corpus-tgt")
+    if len(raw_src) != len(raw_tgt):
+        raise TranslatorError(f"{corpus_src} has {len(raw_src)} lines but {corpus_tgt} has {len(raw_tgt)}")
+    corpus = prepare_corpus(raw_src, raw_tgt, expand_contractions)
+    logger.info("corpus: %d of %d pairs kept", len(corpus[0]), len(raw_src))
+    return corpus
+
+
+def guide_links(
+    pairs: Sequence[tuple[str, str]], corpus: tuple[Sequence[str], Sequence[str]] | None, runs: int = 3
+) -> list[list[Links]]:
+    """Per pair, the links of `runs` independent eflomal runs (its sampler is
+    randomised): the teacher for guided adaptation (`translator.adapt`), exactly what
+    `translator align-baseline` would output, `runs` times."""
+    if runs < 1:
+        raise TranslatorError(f"guide runs must be >= 1, got {runs}")
+    per_run = [align_pairs(pairs, corpus) for _ in range(runs)]
+    return [list(links) for links in zip(*per_run, strict=True)]
 
 
 # --- training data ----------------------------------------------------------------------

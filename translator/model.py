@@ -159,12 +159,17 @@ class Transformer(nn.Module):
 
     # --- decoder, whole sequence (training, forced decoding) -----------------
     def decode(
-        self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor, need_weights: bool = False
+        self, tgt_in: Tensor, memory: Tensor, src_mask: Tensor, need_weights: bool = False, causal: bool = True
     ) -> tuple[Tensor, list[Tensor]]:
         """Teacher-forced decoder: (B, T) ids -> logits (B, T, V) and, if asked,
-        the cross-attention of each layer (B, nh, T, S)."""
+        the cross-attention of each layer (B, nh, T, S). `causal=False` lifts the
+        future mask (every position sees the whole target but its padding): the
+        full-context pass of guided alignment (Garg et al. 2019), not translation."""
         x = self.embed_tokens(tgt_in)
-        self_mask = causal_mask(tgt_in.size(1), tgt_in.device)
+        if causal:
+            self_mask = causal_mask(tgt_in.size(1), tgt_in.device)
+        else:
+            self_mask = (tgt_in != self.cfg.pad_id).view(tgt_in.size(0), 1, 1, tgt_in.size(1))
         attn: list[Tensor] = []
         for layer, ckv in zip(self.decoder_layers, self.cross_kv(memory), strict=True):
             x, _, w = layer(x, None, self_mask, ckv, src_mask, need_weights)
@@ -172,9 +177,11 @@ class Transformer(nn.Module):
                 attn.append(w)
         return self.logits(self.decoder_norm(x)), attn
 
-    def forward(self, src: Tensor, tgt_in: Tensor, need_weights: bool = False) -> tuple[Tensor, list[Tensor]]:
+    def forward(
+        self, src: Tensor, tgt_in: Tensor, need_weights: bool = False, causal: bool = True
+    ) -> tuple[Tensor, list[Tensor]]:
         memory, src_mask = self.encode(src)
-        return self.decode(tgt_in, memory, src_mask, need_weights)
+        return self.decode(tgt_in, memory, src_mask, need_weights, causal)
 
     # --- decoder, one step with a KV cache (inference, ONNX) ------------------
     def decode_step(

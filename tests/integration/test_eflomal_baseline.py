@@ -10,6 +10,7 @@ import pytest
 
 from translator.cli import main
 from translator.eflomal_baseline import align_pairs, prepare_corpus, read_alignments, tokenize
+from translator.errors import TranslatorError
 
 pytest.importorskip("eflomal", reason="eflomal is not installed (pip install -e '.[align]')")
 pytestmark = pytest.mark.integration
@@ -139,3 +140,28 @@ def test_align_corpus_uses_the_raw_whitespace_words(capsys: pytest.CaptureFixtur
 
     code, out, err = run(capsys, "align-corpus", "--data", str(tmp_path / "nowhere"))
     assert code == 2 and "train.en.gz not found" in err and "Traceback" not in err
+
+
+def test_guide_links_and_guided_adaptation_from_the_cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_bundle: Path, reverse_data: Path
+) -> None:
+    from helpers import reverse_task
+
+    from translator.eflomal_baseline import guide_links
+
+    src, tgt = reverse_task(10, seed=21)
+    runs = guide_links(list(zip(src, tgt, strict=True)), (src, tgt), runs=2)
+    assert len(runs) == len(src) and all(len(r) == 2 for r in runs)
+    with pytest.raises(TranslatorError, match="guide runs must be >= 1"):
+        guide_links([("a", "b")], None, runs=0)
+    (tmp_path / "s").write_text("".join(x + "\n" for x in src))
+    (tmp_path / "t").write_text("".join(x + "\n" for x in tgt))
+    common = ["align", "--model", str(tiny_bundle), "--engine", "torch", "--src", str(tmp_path / "s"),
+              "--tgt", str(tmp_path / "t"), "--method", "t2s"]  # fmt: skip
+    code, out, _ = run(capsys, *common, "--adapt-steps", "20", "--guide-corpus", str(reverse_data), "--guide-runs", "1")
+    assert code == 0
+    links = [[tuple(map(int, x.split("-"))) for x in line.split()] for line in out.splitlines()]
+    recall, precision = anti_diagonal(src, links)  # eflomal finds the reversal; the guided head follows it
+    assert recall >= 0.9 and precision >= 0.9, (recall, precision)
+    code, _, err = run(capsys, *common, "--guide-corpus", str(reverse_data))
+    assert code != 0 and "--guide-corpus needs --tgt and --adapt-steps" in err

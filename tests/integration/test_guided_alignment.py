@@ -97,3 +97,54 @@ def test_init_from_starts_at_the_bundle_and_checks_its_shape(
         assert torch.equal(trainer.model.state_dict()[k], v.float()), k
     with pytest.raises(TranslatorError, match="model shape differs"):
         Trainer(load_train_config("tiny", [*base, "model.d_ff=64"]), tmp_path / "bad", progress=False)
+
+
+def test_guided_adaptation_moves_the_head_to_the_guide(tiny_bundle: Path) -> None:
+    from translator.adapt import GUIDED_HEAD, GUIDED_LAYER
+    from translator.align import adapted
+
+    tr = Translator(tiny_bundle, engine="torch", device="cpu")
+    pairs = [(s, t) for s, t in zip(*reverse_task(12, 11), strict=True) if len(set(s.split())) == len(s.split()) > 2]
+    src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
+    # the model aligns the reversed words; the guide says "diagonal", on purpose
+    diagonal = [[[(i, i) for i in range(len(s.split()))]] for s in src]
+    before = {(k, i, j) for k, a in enumerate(align(tr, src, tgt, method="t2s")) for i, j, _ in a.links}
+    wanted = {(k, i, j) for k, runs in enumerate(diagonal) for i, j in runs[0]}
+    assert len(before & wanted) < 0.5 * len(wanted)
+    guided = adapted(tr, src, tgt, steps=60, guide=diagonal)
+    assert (guided.config.alignment_layer, guided.config.alignment_head) == (GUIDED_LAYER, GUIDED_HEAD)
+    assert guided.config.alignment_full_context  # Garg et al.'s full-context pass, the default
+    assert tr.config.alignment_layer is None  # the original is untouched
+    after = align(guided, src, tgt, method="t2s")  # reads the supervised head
+    got = {(k, i, j) for k, a in enumerate(after) for i, j, _ in a.links}
+    assert len(got & wanted) >= 0.9 * len(wanted), f"{len(got & wanted)}/{len(wanted)} guide links followed"
+    # the same through align(): adapt + guide in one call
+    direct = align(tr, src, tgt, method="t2s", adapt_steps=60, guide=diagonal)
+    assert [a.links for a in direct] == [a.links for a in after]
+
+
+def test_bad_guides_are_refused(tiny_bundle: Path) -> None:
+    tr = Translator(tiny_bundle, engine="torch", device="cpu")
+    src, tgt = ["red dog runs"], ["runs dog red"]
+    with pytest.raises(TranslatorError, match="need targets and adapt_steps"):
+        align(tr, src, tgt, guide=[[[(0, 0)]]])
+    with pytest.raises(TranslatorError, match=r"guide link 3-0 is out of range"):
+        align(tr, src, tgt, adapt_steps=1, guide=[[[(3, 0)]]])
+    with pytest.raises(TranslatorError, match="2 sets of guide links for 1 pairs"):
+        align(tr, src, tgt, adapt_steps=1, guide=[[[(0, 0)]], [[(0, 0)]]])
+
+
+def test_full_context_pass_sees_the_whole_target_but_not_its_padding(tiny_bundle: Path) -> None:
+    model = Translator(tiny_bundle, engine="torch", device="cpu").engine.model  # type: ignore[attr-defined]
+    src = torch.tensor([[5, 6, 7, 3]])
+    tgt = torch.tensor([[2, 7, 6, 5]])
+    changed_last = torch.tensor([[2, 7, 6, 9]])
+    with torch.inference_mode():
+        causal, _ = model(src, tgt)
+        full, attn = model(src, tgt, need_weights=True, causal=False)
+        full_changed, _ = model(src, changed_last, causal=False)
+        padded, _ = model(src, torch.tensor([[2, 7, 6, 5, 0, 0]]), causal=False)
+    assert torch.allclose(causal[0, 0], model(src, changed_last)[0][0, 0], atol=1e-5)  # causal: no peeking
+    assert not torch.allclose(full[0, 0], full_changed[0, 0], atol=1e-4)  # full context: row 0 sees token 3
+    assert torch.allclose(full, padded[:, :4], atol=1e-5)  # target padding is masked
+    assert len(attn) == model.cfg.decoder_layers and torch.allclose(attn[0].sum(-1), torch.ones(1), atol=1e-5)

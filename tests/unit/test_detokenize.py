@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from translator.detokenize import detokenize, to_token_links
+from translator.detokenize import detokenize, to_token_links, to_word_links
 from translator.errors import TranslatorError
 
 
@@ -30,6 +30,10 @@ def test_links_go_back_to_every_token() -> None:
     tgt = detokenize("de les recommandations", "fr")  # "des recommandations"
     links = to_token_links([(0, 0, 0.9), (1, 1, 0.8)], src, tgt)
     assert links == [(0, 0, 0.9), (0, 1, 0.9), (1, 2, 0.8)]
+    # and back: token links -> natural-word links, each pair once
+    assert to_word_links([(0, 0), (0, 1), (1, 2)], src, tgt) == [(0, 0), (1, 1)]
+    with pytest.raises(TranslatorError, match="link token 5 is out of range"):
+        to_word_links([(0, 5)], src, tgt)
 
 
 def test_unknown_language() -> None:
