@@ -48,6 +48,8 @@ def main() -> int:
         action="store_true",
         help="guided adaptation: the eflomal baseline runs (--corpus) also supervise the alignment head",
     )
+    ap.add_argument("--ablate", choices=["null", "full-context"], action="append", default=[],
+                    help="guided adaptation without its NULL targets or its full-context pass")  # fmt: skip
     ap.add_argument("--only-chosen", action="store_true", help="only the chosen setting's rows (for repeats)")
     ap.add_argument("--out", help="write OUT.json and OUT.md")
     args = ap.parse_args()
@@ -76,7 +78,8 @@ def main() -> int:
     adapt_seconds = 0.0
     if args.adapt_steps:  # once, for every setting below
         t0 = time.perf_counter()
-        tr = adapted(tr, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=True)
+        off = {"null": "null" not in args.ablate, "full_context": "full-context" not in args.ablate}
+        tr = adapted(tr, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=True, **(off if guide else {}))
         adapt_seconds = round(time.perf_counter() - t0, 1)
     cfg = tr.config
     chosen_layer: Any = cfg.alignment_layer  # None: DEFAULT_LAYERS, heads averaged
@@ -112,6 +115,7 @@ def main() -> int:
         "chosen": {"layer": chosen_layer, "head": chosen_head, "method": "grow-diag-final-and", "tokenized": True},
         "adapt_steps": args.adapt_steps,
         "guided_adaptation": bool(args.guide),
+        "ablated": args.ablate,
         "adapt_seconds": adapt_seconds,
         "rows": rows,
         "eflomal_runs": baseline,
@@ -121,6 +125,8 @@ def main() -> int:
     if args.adapt_steps:
         how = "guided adaptation (translation loss + the eflomal runs below as alignment labels)" if args.guide else \
             "adaptation (translation loss only)"  # fmt: skip
+        if args.ablate:
+            how += f", without: {', '.join(args.ablate)}"
         md += [f"Adapted on the pairs first: {args.adapt_steps} steps of {how}, {adapt_seconds} s; "
                f"the chosen head is layer {chosen_layer}, head {chosen_head}.", ""]  # fmt: skip
     if baseline:

@@ -23,6 +23,12 @@ Garg et al.'s best setting, on a second decoder pass without the future mask, so
 that the head aligns target word t knowing the whole target sentence, not only its
 prefix; the config then says `alignment_full_context` and `translator.align`
 reads the head from such a pass (on the torch engine).
+
+With `null` (the default with a guide), the target pieces a guide run leaves
+unaligned are taught to attend to the source EOS, the model's NULL word, as
+statistical aligners model unaligned words; the config then says `alignment_null`
+and `translator.align` gives no target->source link to a word whose attention on the
+source EOS beats every source word.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def adapt(
     guide: Sequence[Sequence[WordLinks]] | None = None,
     alignment_weight: float = 1.0,
     full_context: bool = True,
+    null: bool = True,
 ) -> Translator:
     """A copy of `translator` whose model was trained `steps` passes over the pairs
     (with `guide`: and its alignment head on their links; see the module docstring)."""
@@ -75,7 +82,7 @@ def adapt(
     if guide is not None and cfg.alignment_layer is None:
         cfg = dataclasses.replace(cfg, alignment_layer=GUIDED_LAYER, alignment_head=GUIDED_HEAD)
     if guide is not None:
-        cfg = dataclasses.replace(cfg, alignment_full_context=full_context)
+        cfg = dataclasses.replace(cfg, alignment_full_context=full_context, alignment_null=null)
     model.cfg = cfg
     layer, head = cfg.alignment_layer, cfg.alignment_head
     tok = translator.tokenizer
@@ -92,7 +99,11 @@ def adapt(
             bad = [(i, j) for i, j in links if not (0 <= i < n_src and 0 <= j < n_tgt)]
             if bad:
                 raise TranslatorError(f"pair {n + 1}: guide link {bad[0][0]}-{bad[0][1]} is out of range")
-            runs.append(piece_links(tok.pieces(s), tok.pieces(t), n_src, n_tgt, links))
+            piece = piece_links(tok.pieces(s), tok.pieces(t), n_src, n_tgt, links)
+            if null:  # unaligned target pieces -> the source EOS (column len(s))
+                linked = {k for k, _ in piece}
+                piece += [(k, len(s)) for k in range(len(t)) if k not in linked]
+            runs.append(piece)
         pairs.append((s, t, runs))
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)

@@ -40,7 +40,10 @@ Steps, each a function of its own:
    `t2s` (alias `argmax`: each target word to its argmax source word), `s2t`
    (each source word to its argmax target word), `intersection`, `union`,
    `grow-diag-final-and` (Koehn et al. 2003, from t2s and s2t) and `threshold`
-   (every cell with attention >= `threshold`).
+   (every cell with attention >= `threshold`). For a head taught NULL alignment
+   by guided adaptation (`ModelConfig.alignment_null`), a target word whose
+   attention on the source EOS beats every source word (`null_words`) gets no
+   `t2s` link.
 
 Links are (source word, target word) 0-based over the whitespace-separated words;
 `Alignment.pharaoh()` writes them as `i-j`, source first.
@@ -284,16 +287,41 @@ def merge_subwords(
     if source_words:
         for k, w in enumerate(piece_words(source_tokens, len(source_words))):
             src_map[k, w] = 1.0
-    tgt_map = torch.zeros(len(target_words), t)
-    if target_words:
-        for k, w in enumerate(piece_words(target_tokens, len(target_words))):
-            tgt_map[w, k] = 1.0
-    tgt_map = tgt_map / tgt_map.sum(dim=1, keepdim=True).clamp(min=1.0)
-    words = tgt_map @ a @ src_map
+    words = _target_map(target_tokens, target_words) @ a @ src_map
     if renormalize:
         total = words.sum(dim=-1, keepdim=True)
         words = torch.where(total > 0, words / total.clamp(min=1e-12), words)
     return words
+
+
+def _target_map(target_tokens: Sequence[str], target_words: Sequence[str]) -> Tensor:
+    """(target words, target pieces): the mean over each word's pieces."""
+    tgt_map = torch.zeros(len(target_words), len(target_tokens))
+    if target_words:
+        for k, w in enumerate(piece_words(target_tokens, len(target_words))):
+            tgt_map[w, k] = 1.0
+    return tgt_map / tgt_map.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
+def null_words(
+    attention: Tensor,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    source_words: Sequence[str],
+    target_words: Sequence[str],
+) -> set[int]:
+    """Target words whose attention on the source EOS, the NULL word, beats every
+    source word (pieces merged as in `merge_subwords`). `attention` is (T or T+1, S+1),
+    one layer/head selection; for a head taught NULL alignment
+    (`ModelConfig.alignment_null`, `translator.adapt`)."""
+    t, s = len(target_tokens), len(source_tokens)
+    if attention.shape[-1] != s + 1:
+        raise TranslatorError(f"attention of shape {tuple(attention.shape)} has no source EOS column")
+    words = merge_subwords(attention, source_tokens, target_tokens, source_words, target_words, renormalize=False)
+    null = _target_map(target_tokens, target_words) @ attention[..., :t, s].float()
+    if not source_words:
+        return set(range(len(target_words)))
+    return {j for j in range(len(target_words)) if float(null[j]) > float(words[j].max())}
 
 
 # --- 4. hard links ------------------------------------------------------------------
@@ -334,8 +362,11 @@ def grow_diag_final_and(t2s: set[tuple[int, int]], s2t: set[tuple[int, int]]) ->
     return links
 
 
-def hard_links(words: Tensor, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD) -> list[Link]:
-    """(source word, target word, score) links from a (target words, source words) matrix."""
+def hard_links(
+    words: Tensor, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD, null: set[int] | None = None
+) -> list[Link]:
+    """(source word, target word, score) links from a (target words, source words) matrix;
+    the target words in `null` (`null_words`) get no target->source (t2s) link."""
     if method not in METHODS:
         raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     n_tgt, n_src = words.shape
@@ -345,7 +376,7 @@ def hard_links(words: Tensor, method: str = DEFAULT_METHOD, threshold: float = D
     if method == "threshold":
         pairs = {(int(i), int(j)) for j, i in (words >= threshold).nonzero().tolist()}
     else:
-        t2s = {(int(words[j].argmax()), j) for j in range(n_tgt) if float(words[j].sum()) > 0}
+        t2s = {(int(words[j].argmax()), j) for j in range(n_tgt) if float(words[j].sum()) > 0 and j not in (null or ())}
         s2t = {(i, int(words[:, i].argmax())) for i in range(n_src) if float(words[:, i].sum()) > 0}
         if method in ("t2s", "argmax"):
             pairs = t2s
@@ -484,7 +515,9 @@ def align(
     out = []
     for src, tgt, raw, sp, tp in zip(sources, tgt_texts, raws, src_pieces, tgt_pieces, strict=True):
         sw, tw = src.split(), tgt.split()
-        words = merge_subwords(select_attention(raw, layer, head), sp, tp, sw, tw, renormalize)
+        selected = select_attention(raw, layer, head)
+        words = merge_subwords(selected, sp, tp, sw, tw, renormalize)
+        null = null_words(selected, sp, tp, sw, tw) if translator.config.alignment_null else None
         out.append(
             Alignment(
                 source=src,
@@ -493,7 +526,7 @@ def align(
                 target_words=tw,
                 source_tokens=list(sp),
                 target_tokens=list(tp),
-                links=hard_links(words, method, threshold),
+                links=hard_links(words, method, threshold, null),
                 attention=words,
                 raw_attention=raw if return_raw_attention else None,
             )
@@ -509,10 +542,11 @@ def adapted(
     steps: int,
     guide: Sequence[Sequence[Sequence[tuple[int, int]]]] | None = None,
     tokenized: bool = False,
+    **options: Any,
 ) -> Translator:
     """`translator.adapt.adapt` on the pairs as `align` takes them: with `tokenized`,
     the model is adapted on their natural form and the guide links (over the given
-    tokens) are carried over to the natural words."""
+    tokens) are carried over to the natural words. `options` go to `adapt`."""
     from translator.adapt import adapt
 
     if tokenized:
@@ -526,7 +560,7 @@ def adapted(
             pairs = zip(guide, src_d, tgt_d, strict=True)
             guide = [[to_word_links(links, s, t) for links in runs] for runs, s, t in pairs]
         sources, targets = [d.text for d in src_d], [d.text for d in tgt_d]
-    return adapt(translator, sources, targets, steps=steps, guide=guide)
+    return adapt(translator, sources, targets, steps=steps, guide=guide, **options)
 
 
 def _over_tokens(a: Alignment, source: Detokenized, target: Detokenized) -> Alignment:

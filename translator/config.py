@@ -67,6 +67,9 @@ class ModelConfig:
     # True: that head was supervised on a pass without the future mask (Garg et al.'s
     # full context; `translator.adapt`), so alignments come from such a pass (torch engine)
     alignment_full_context: bool = False
+    # True: that head was also taught to put the target words its guide leaves unaligned
+    # on the source EOS (a NULL word, `translator.adapt`): such words get no t2s link
+    alignment_null: bool = False
 
     def validate(self) -> None:
         if self.d_model % self.n_heads:

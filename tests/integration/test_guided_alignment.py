@@ -106,8 +106,9 @@ def test_guided_adaptation_moves_the_head_to_the_guide(tiny_bundle: Path) -> Non
     tr = Translator(tiny_bundle, engine="torch", device="cpu")
     pairs = [(s, t) for s, t in zip(*reverse_task(12, 11), strict=True) if len(set(s.split())) == len(s.split()) > 2]
     src, tgt = [s for s, _ in pairs], [t for _, t in pairs]
-    # the model aligns the reversed words; the guide says "diagonal", on purpose
-    diagonal = [[[(i, i) for i in range(len(s.split()))]] for s in src]
+    # the model aligns the reversed words; the guide says "diagonal", on purpose, and
+    # leaves the last target word unaligned (NULL)
+    diagonal = [[[(i, i) for i in range(len(s.split()) - 1)]] for s in src]
     before = {(k, i, j) for k, a in enumerate(align(tr, src, tgt, method="t2s")) for i, j, _ in a.links}
     wanted = {(k, i, j) for k, runs in enumerate(diagonal) for i, j in runs[0]}
     assert len(before & wanted) < 0.5 * len(wanted)
@@ -118,6 +119,9 @@ def test_guided_adaptation_moves_the_head_to_the_guide(tiny_bundle: Path) -> Non
     after = align(guided, src, tgt, method="t2s")  # reads the supervised head
     got = {(k, i, j) for k, a in enumerate(after) for i, j, _ in a.links}
     assert len(got & wanted) >= 0.9 * len(wanted), f"{len(got & wanted)}/{len(wanted)} guide links followed"
+    assert guided.config.alignment_null
+    last = {(k, len(t.split()) - 1) for k, t in enumerate(tgt)}
+    assert len({(k, j) for k, _, j in got} & last) <= 0.1 * len(last), "NULL-aligned words got links"
     # the same through align(): adapt + guide in one call
     direct = align(tr, src, tgt, method="t2s", adapt_steps=60, guide=diagonal)
     assert [a.links for a in direct] == [a.links for a in after]

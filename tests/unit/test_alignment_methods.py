@@ -15,6 +15,7 @@ from translator.align import (
     grow_diag_final_and,
     hard_links,
     merge_subwords,
+    null_words,
     parse_head,
     parse_layer,
     piece_words,
@@ -112,6 +113,26 @@ def test_hard_links_methods() -> None:
     assert hard_links(torch.zeros(0, 3)) == []
     with pytest.raises(TranslatorError, match="method must be one of"):
         hard_links(w, "fast_align")
+
+
+def test_null_words_and_links() -> None:
+    # 2 source words (3 pieces) + EOS column; 2 target words (3 pieces) + EOS row
+    attention = torch.tensor(
+        [
+            [0.5, 0.1, 0.1, 0.3],  # word 0 piece 0
+            [0.1, 0.1, 0.1, 0.7],  # word 1 piece 0: mostly on EOS
+            [0.2, 0.1, 0.1, 0.6],  # word 1 piece 1
+            [0.0, 0.0, 0.0, 1.0],  # EOS row
+        ]
+    )
+    src, tgt = ["▁a", "▁b", "c"], ["▁x", "▁y", "z"]
+    # word 1: EOS 0.65 vs source words a 0.15, b 0.2 (pieces summed); word 0: a 0.5 beats EOS 0.3
+    assert null_words(attention, src, tgt, ["a", "bc"], ["x", "yz"]) == {1}
+    words = merge_subwords(attention, src, tgt, ["a", "bc"], ["x", "yz"])
+    assert [(i, j) for i, j, _ in hard_links(words, "t2s")] == [(0, 0), (1, 1)]
+    assert [(i, j) for i, j, _ in hard_links(words, "t2s", null={1})] == [(0, 0)]
+    with pytest.raises(TranslatorError, match="no source EOS column"):
+        null_words(attention[:, :3], src, tgt, ["a", "bc"], ["x", "yz"])
 
 
 def test_pharaoh_and_json() -> None:
