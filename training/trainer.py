@@ -172,7 +172,8 @@ class Trainer:
         path = self.out / "train_config.yaml"
         new = self.cfg.to_dict()
         if path.is_file():
-            old = yaml.safe_load(path.read_text())
+            # through the dataclass, so that fields added since (with their defaults) are not changes
+            old = config_from_dict(yaml.safe_load(path.read_text())).to_dict()
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS)
             if changed:
                 raise TranslatorError(

@@ -116,3 +116,19 @@ def test_missing_data_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(TranslatorError, match="translator data"):
         Trainer(_cfg(tmp_path / "nowhere"), tmp_path / "run", progress=False)
+
+
+def test_a_run_saved_before_a_config_field_existed_still_resumes(reverse_data: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from training.trainer import Trainer
+    from translator.errors import TranslatorError
+
+    cfg = load_train_config("tiny", [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=1"])
+    saved = cfg.to_dict()
+    del saved["model"]["alignment_null"]  # as written by an older version
+    tmp_path.joinpath("train_config.yaml").write_text(yaml.safe_dump(saved))
+    Trainer(cfg, tmp_path, progress=False)  # no "different config" error
+    changed = load_train_config("tiny", [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=1", "model.d_ff=96"])
+    with pytest.raises(TranslatorError, match="different config"):
+        Trainer(changed, tmp_path, progress=False)
