@@ -78,8 +78,8 @@ def main() -> int:
     adapt_seconds = 0.0
     if args.adapt_steps:  # once, for every setting below
         t0 = time.perf_counter()
-        off = {"null": "null" not in args.ablate, "full_context": "full-context" not in args.ablate}
-        tr = adapted(tr, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=True, **(off if guide else {}))
+        tr = adapted(tr, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=True,
+                     null="null" not in args.ablate, full_context="full-context" not in args.ablate)  # fmt: skip
         adapt_seconds = round(time.perf_counter() - t0, 1)
     cfg = tr.config
     chosen_layer: Any = cfg.alignment_layer  # None: DEFAULT_LAYERS, heads averaged

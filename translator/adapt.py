@@ -39,6 +39,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 
 from translator.bundle import load_bundle
 from translator.errors import TranslatorError
@@ -79,32 +80,39 @@ def adapt(
     model, _, _ = load_bundle(translator.model_dir)
     model = model.float().train()
     cfg = model.cfg
-    if guide is not None and cfg.alignment_layer is None:
-        cfg = dataclasses.replace(cfg, alignment_layer=GUIDED_LAYER, alignment_head=GUIDED_HEAD)
+    layer: int = GUIDED_LAYER  # the supervised head, with a guide
+    head: int | None = GUIDED_HEAD
+    if cfg.alignment_layer is not None:  # the model's own guided-alignment head
+        layer, head = cfg.alignment_layer, cfg.alignment_head
     if guide is not None:
-        cfg = dataclasses.replace(cfg, alignment_full_context=full_context, alignment_null=null)
+        cfg = dataclasses.replace(cfg, alignment_layer=layer, alignment_head=head,
+                                  alignment_full_context=full_context, alignment_null=null)  # fmt: skip
     model.cfg = cfg
-    layer, head = cfg.alignment_layer, cfg.alignment_head
     tok = translator.tokenizer
     src_ids = translator.encode_sources(sources)
     tgt_ids = translator.encode_sources(targets)
-    # per pair: (source ids, target ids, per guide run its (target piece, source piece) links)
-    pairs: list[tuple[list[int], list[int], list[PieceLinks]]] = []
+    # per pair: source ids, target ids and, with a guide, the (T+1, S+1) attention target
+    # (rows: the steps predicting each target piece then EOS; columns: source pieces then EOS)
+    pairs: list[tuple[list[int], list[int], Tensor | None]] = []
     for n, (s, t) in enumerate(zip(src_ids, tgt_ids, strict=True)):
         if not (s and t):
             continue
-        runs: list[PieceLinks] = []
-        for links in guide[n] if guide is not None else ():
+        target = None
+        if guide is not None:
             n_src, n_tgt = len(sources[n].split()), len(targets[n].split())
-            bad = [(i, j) for i, j in links if not (0 <= i < n_src and 0 <= j < n_tgt)]
-            if bad:
-                raise TranslatorError(f"pair {n + 1}: guide link {bad[0][0]}-{bad[0][1]} is out of range")
-            piece = piece_links(tok.pieces(s), tok.pieces(t), n_src, n_tgt, links)
-            if null:  # unaligned target pieces -> the source EOS (column len(s))
-                linked = {k for k, _ in piece}
-                piece += [(k, len(s)) for k in range(len(t)) if k not in linked]
-            runs.append(piece)
-        pairs.append((s, t, runs))
+            runs: list[PieceLinks] = []
+            for links in guide[n]:
+                bad = [(i, j) for i, j in links if not (0 <= i < n_src and 0 <= j < n_tgt)]
+                if bad:
+                    raise TranslatorError(f"pair {n + 1}: guide link {bad[0][0]}-{bad[0][1]} is out of range")
+                piece = piece_links(tok.pieces(s), tok.pieces(t), n_src, n_tgt, links)
+                if null:  # unaligned target pieces -> the source EOS (column len(s))
+                    linked = {k for k, _ in piece}
+                    piece += [(k, len(s)) for k in range(len(t)) if k not in linked]
+                runs.append(piece)
+            target = alignment_targets(runs, len(t) + 1, len(s) + 1).sum(dim=0)  # the runs averaged
+            target = target / target.sum(dim=-1, keepdim=True).clamp(min=1e-9)
+        pairs.append((s, t, target))
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(
@@ -117,18 +125,18 @@ def adapt(
             src = pad_batch([[*s, cfg.eos_id] for s, _, _ in batch], cfg.pad_id)
             tgt_in = pad_batch([[cfg.bos_id, *t] for _, t, _ in batch], cfg.pad_id)
             tgt_out = pad_batch([[*t, cfg.eos_id] for _, t, _ in batch], cfg.pad_id)
-            logits, attn = model(src, tgt_in, need_weights=guide is not None and not full_context)
+            memory, src_mask = model.encode(src)  # once, for both decoder passes
+            logits, attn = model.decode(tgt_in, memory, src_mask, need_weights=guide is not None and not full_context)
             loss = F.cross_entropy(
                 logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1), ignore_index=cfg.pad_id, label_smoothing=0.1
             )
-            if guide is not None and layer is not None:
-                target = torch.zeros(len(batch), tgt_in.size(1), src.size(1))
-                for run in range(max(len(sets) for _, _, sets in batch)):
-                    of_run = [sets[run] if run < len(sets) else [] for _, _, sets in batch]
-                    target += alignment_targets(of_run, tgt_in.size(1), src.size(1))
-                target = target / target.sum(dim=-1, keepdim=True).clamp(min=1e-9)
+            if guide is not None:
                 if full_context:
-                    _, attn = model(src, tgt_in, need_weights=True, causal=False)
+                    _, attn = model.decode(tgt_in, memory, src_mask, need_weights=True, causal=False)
+                target = torch.zeros(len(batch), tgt_in.size(1), src.size(1))
+                for b, (_, _, pair_target) in enumerate(batch):
+                    if pair_target is not None:
+                        target[b, : pair_target.size(0), : pair_target.size(1)] = pair_target
                 loss = loss + alignment_weight * alignment_loss(attn[layer], target, head)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
