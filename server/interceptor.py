@@ -66,10 +66,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if not any(hmac.compare_digest(raw, k) for k in self.api_keys):
             raise PermissionDeniedError("the API key is not valid")
 
-    async def _fail(self, context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    async def _fail(
+        self, context: grpc.aio.ServicerContext, method: str, exc: Exception, t0: float, **extra: Any
+    ) -> None:
         code, message = status_for(exc)
         if code == grpc.StatusCode.INTERNAL:
             logger.error("unhandled error in %s", method, exc_info=exc)
+        # Counted before aborting: the client gets the status as soon as abort sends
+        # it, and may read /metrics before this coroutine runs again.
+        self._done(method, code, t0, context, **extra)
         await context.abort(code, message)
 
     def _done(
@@ -94,7 +99,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     # -- wrappers ------------------------------------------------------------
     def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            t0, code = time.perf_counter(), grpc.StatusCode.OK
+            t0 = time.perf_counter()
+            code: grpc.StatusCode | None = grpc.StatusCode.OK
             try:
                 self._admit(context)
                 return await behavior(request, context)
@@ -105,10 +111,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as exc:
-                code = status_for(exc)[0]
-                await self._fail(context, method, exc)
+                code = None  # _fail records it
+                await self._fail(context, method, exc, t0)
             finally:
-                self._done(method, code, t0, context)
+                if code is not None:
+                    self._done(method, code, t0, context)
 
         return wrapper
 
@@ -116,7 +123,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self, behavior: Callable[..., AsyncIterator[Any]], method: str
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapper(request_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            t0, code, items = time.perf_counter(), grpc.StatusCode.OK, 0
+            t0, items = time.perf_counter(), 0
+            code: grpc.StatusCode | None = grpc.StatusCode.OK
             try:
                 self._admit(context)
                 async for response in behavior(request_iterator, context):
@@ -129,9 +137,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as exc:
-                code = status_for(exc)[0]
-                await self._fail(context, method, exc)
+                code = None  # _fail records it
+                await self._fail(context, method, exc, t0, items=items)
             finally:
-                self._done(method, code, t0, context, items=items)
+                if code is not None:
+                    self._done(method, code, t0, context, items=items)
 
         return wrapper
