@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
