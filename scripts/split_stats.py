@@ -1,0 +1,102 @@
+"""Why test_2017_flickr scores lower than test_2016_flickr: unseen words, length, and BLEU by group.
+
+    python scripts/split_stats.py --model models/default [--data data/multi30k] [--beam 5] [--out reports/split_stats]
+
+For val and both test splits: sentences, mean source words, the share of source
+and reference word tokens never seen in the training corpus (lowercased words,
+punctuation split off), the share of sentences with at least one unseen source
+word, and the model's sacreBLEU (beam 5, torch engine) on the whole split and on
+the sentences with and without unseen source words. Prints a table and writes
+JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import sacrebleu
+
+from training.data import read_lines
+from translator.inference import Translator
+
+SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
+WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def words(line: str) -> list[str]:
+    return WORD.findall(line.lower())
+
+
+def vocabulary(lines: Iterable[str]) -> set[str]:
+    return {w for line in lines for w in words(line)}
+
+
+def unseen_share(lines: list[str], vocab: set[str]) -> float:
+    tokens = [w for line in lines for w in words(line)]
+    return sum(w not in vocab for w in tokens) / max(len(tokens), 1)
+
+
+def bleu(hyps: list[str], refs: list[str]) -> float | None:
+    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2) if hyps else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="models/default")
+    ap.add_argument("--data", default="data/multi30k")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="reports/split_stats")
+    args = ap.parse_args()
+    data = Path(args.data)
+    vocab_en = vocabulary(read_lines(data / "train.en.gz"))
+    vocab_fr = vocabulary(read_lines(data / "train.fr.gz"))
+    translator = Translator(args.model, engine="torch", threads=args.threads)
+    rows = []
+    for split in SPLITS:
+        src, ref = read_lines(data / f"{split}.en.gz"), read_lines(data / f"{split}.fr.gz")
+        hyps = [r.hypotheses[0].text for r in translator.translate(src, beam_size=args.beam)]
+        has_unseen = [any(w not in vocab_en for w in words(s)) for s in src]
+        group = {flag: [i for i, f in enumerate(has_unseen) if f == flag] for flag in (True, False)}
+        rows.append(
+            {
+                "split": split,
+                "sentences": len(src),
+                "mean_source_words": round(sum(len(words(s)) for s in src) / len(src), 2),
+                "unseen_source_tokens_pct": round(100 * unseen_share(src, vocab_en), 2),
+                "unseen_reference_tokens_pct": round(100 * unseen_share(ref, vocab_fr), 2),
+                "sentences_with_unseen_source_pct": round(100 * len(group[True]) / len(src), 1),
+                "bleu": bleu(hyps, ref),
+                "bleu_with_unseen": bleu([hyps[i] for i in group[True]], [ref[i] for i in group[True]]),
+                "bleu_without_unseen": bleu([hyps[i] for i in group[False]], [ref[i] for i in group[False]]),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    command = "python scripts/split_stats.py " + " ".join(sys.argv[1:])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"command": command, "model": args.model, "beam": args.beam, "engine": "torch", "splits": rows}
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    header = list(rows[0])
+    lines = [
+        f"# Multi30k splits: unseen words and BLEU ({args.model}, torch, beam {args.beam})",
+        "",
+        f"`{command}`",
+        "",
+        "Unseen = lowercased word (punctuation split off) that never occurs in the training corpus.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows),
+    ]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[6:]))
+
+
+if __name__ == "__main__":
+    main()
