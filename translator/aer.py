@@ -15,7 +15,7 @@ summed over the corpus:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from translator.errors import TranslatorError
@@ -118,6 +118,20 @@ def parse_pharaoh(line: str, where: str = "pharaoh") -> set[Pair]:
 
 def read_pharaoh(path: str | Path) -> list[set[Pair]]:
     return [parse_pharaoh(line, f"{path} line {n}") for n, line in enumerate(_read(path), 1)]
+
+
+def consensus_gold(runs_per_sentence: Sequence[Sequence[Iterable[Pair]]]) -> Gold:
+    """A reference made from several aligner runs, for scoring without gold links:
+    per sentence, sure = the links most runs agree on, possible = the links of any run."""
+    sure, possible = [], []
+    for runs in runs_per_sentence:
+        sets = [set(links) for links in runs]
+        if not sets:
+            raise TranslatorError("a consensus reference needs at least one aligner run per sentence")
+        union: set[Pair] = set().union(*sets)
+        sure.append({link for link in union if 2 * sum(link in s for s in sets) > len(sets)})
+        possible.append(union)
+    return Gold(sure=sure, possible=possible)
 
 
 def score(gold: Gold, hyp: Sequence[set[Pair]]) -> dict[str, float | int]:

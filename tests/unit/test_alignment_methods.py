@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from translator.aer import evaluate_files, parse_gold, parse_pharaoh, score
+from translator.aer import consensus_gold, evaluate_files, parse_gold, parse_pharaoh, score
 from translator.align import (
     Alignment,
     format_pharaoh,
@@ -168,6 +168,16 @@ def test_aer_on_a_hand_made_example() -> None:
     assert score(gold, [gold.sure[0], gold.sure[1]])["aer"] == 0.0
     with pytest.raises(TranslatorError, match="gold has 2 sentences but the hypothesis has 1"):
         score(gold, hyp[:1])
+
+
+def test_consensus_gold_from_aligner_runs() -> None:
+    runs = [[[(0, 0), (1, 1)], [(0, 0), (1, 2)], [(0, 0), (1, 1), (2, 2)]], [[(0, 1)], [], [(1, 0)]]]
+    gold = consensus_gold(runs)
+    assert gold.sure == [{(0, 0), (1, 1)}, set()]  # in at least 2 of the 3 runs
+    assert gold.possible == [{(0, 0), (1, 1), (1, 2), (2, 2)}, {(0, 1), (1, 0)}]
+    assert consensus_gold([[[(0, 0)], [(1, 1)]]]).sure == [set()]  # 1 of 2 is no majority
+    with pytest.raises(TranslatorError, match="at least one aligner run"):
+        consensus_gold([[]])
 
 
 def test_aer_errors_name_the_line_and_link(tmp_path: Path) -> None:
