@@ -23,6 +23,8 @@ import math
 import os
 import random
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -409,7 +411,39 @@ class Trainer:
             if e["file"] not in kept and e["file"] != best:
                 remove_quietly(self.ckpt_dir / e["file"])
 
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[list[str]]:
+        """While training, SIGTERM and SIGINT finish the current step, save, and stop.
+
+        Yields the list the handler appends the signal's name to. A second signal
+        gets the previous handler (Ctrl-C twice stops at once). Single process only:
+        under torchrun the ranks could stop at different steps, so they keep the
+        default handlers and resume from the last periodic checkpoint.
+        """
+        caught: list[str] = []
+        if self.dist.world > 1 or threading.current_thread() is not threading.main_thread():
+            yield caught
+            return
+        signals = (signal.SIGTERM, signal.SIGINT)
+        previous = {sig: signal.getsignal(sig) or signal.SIG_DFL for sig in signals}
+
+        def handler(signum: int, frame: object) -> None:
+            caught.append(signal.Signals(signum).name)
+            signal.signal(signum, previous[signal.Signals(signum)])
+
+        for sig in signals:
+            signal.signal(sig, handler)
+        try:
+            yield caught
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
     def train(self) -> Path:
+        with self._stop_on_signals() as caught:
+            return self._train(caught)
+
+    def _train(self, caught: list[str]) -> Path:
         self.resume()
         s = self.state
         self.model.train()
@@ -445,6 +479,13 @@ class Trainer:
                     window_start = time.perf_counter()
                 elif s["step"] % self.cfg.save_every == 0:
                     self.save()
+                if caught:
+                    self.save()
+                    bar.close()
+                    raise TranslatorError(
+                        f"training interrupted by {caught[0]} at step {s['step']}; saved {self.ckpt_dir / 'last.pt'}; "
+                        "run the same command to resume"
+                    )
                 reason = self.should_stop()
                 if reason:
                     break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -101,6 +102,31 @@ def test_sigkill_then_rerun_same_command(tmp_path: Path, reverse_data: Path) -> 
     assert (tmp_path / "a" / "model" / "weights.pt").read_bytes() == (
         tmp_path / "b" / "model" / "weights.pt"
     ).read_bytes()
+
+
+def test_sigterm_saves_the_current_step_and_the_rerun_finishes_the_same(tmp_path: Path, reverse_data: Path) -> None:
+    # no periodic checkpoint before step 1000: only the signal handler can have saved one
+    args = [f"--set={o}" for o in [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=200", "save_every=1000",
+                                    "eval_every=1000", "log_every=5", "threads=1"]]  # fmt: skip
+    cmd = [sys.executable, "-m", "translator.cli", "train", "--config", "tiny", "--quiet", *args]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    subprocess.run([*cmd, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)
+    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "b")], env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    log = tmp_path / "b" / "log.csv"
+    deadline = time.time() + 60
+    while not (log.exists() and log.read_text().count("\n") > 2) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    found = re.search(r"error: training interrupted by SIGTERM at step (\d+); saved .*last\.pt; run the same", err)
+    assert found, err
+    state = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert state["step"] == int(found.group(1)) and 0 < state["step"] < 200 and not state["finished"]
+    subprocess.run([*cmd, "--out", str(tmp_path / "b")], check=True, env=env, capture_output=True)
+    a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_changed_config_is_refused(tmp_path: Path, reverse_data: Path) -> None:
