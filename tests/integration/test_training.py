@@ -78,55 +78,66 @@ def test_resume_after_simulated_kill_equals_uninterrupted(tmp_path: Path, revers
     assert steps == sorted(set(steps)), "a resumed run logs each step once"
 
 
-def test_sigkill_then_rerun_same_command(tmp_path: Path, reverse_data: Path) -> None:
-    args = [f"--set={o}" for o in [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=300", "save_every=10",
-                                    "eval_every=100", "threads=1"]]  # fmt: skip
-    cmd = [sys.executable, "-m", "translator.cli", "train", "--config", "tiny", "--quiet", *args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run([*cmd, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)
-    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "b")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    ckpt = tmp_path / "b" / "checkpoints" / "last.pt"
+CLI_SETS = ["max_steps=300", "save_every=10", "eval_every=100", "threads=1"]
+CLI_ENV = {**os.environ, "PYTHONHASHSEED": "0"}
+
+
+def cli_train(reverse_data: Path) -> list[str]:
+    """`translator train` on the tiny config, as a user runs it (without --out)."""
+    sets = [f"--set={o}" for o in [*TINY_OVERRIDES, f"data_dir={reverse_data}", *CLI_SETS]]
+    return [sys.executable, "-m", "translator.cli", "train", "--config", "tiny", "--quiet", *sets]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(reverse_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same command run without interruption: the reference for the kill tests."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    subprocess.run([*cli_train(reverse_data), "--out", str(out)], check=True, env=CLI_ENV, capture_output=True)
+    return out
+
+
+def start_and_signal(cmd: list[str], sig: signal.Signals, started: Path) -> tuple[int, str]:
+    """Start a training run, send `sig` shortly after the file `started` appears; (return code, stderr)."""
+    proc = subprocess.Popen(cmd, env=CLI_ENV, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
-    while not ckpt.exists() and time.time() < deadline:
+    while not started.exists() and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    state = torch.load(ckpt, weights_only=True)["state"]
-    assert 0 < state["step"] < 300, "killed in the middle of the run"
-    subprocess.run([*cmd, "--out", str(tmp_path / "b")], check=True, env=env, capture_output=True)
-    a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert (tmp_path / "a" / "model" / "weights.pt").read_bytes() == (
-        tmp_path / "b" / "model" / "weights.pt"
-    ).read_bytes()
-
-
-def test_sigterm_saves_the_current_step_and_the_rerun_finishes_the_same(tmp_path: Path, reverse_data: Path) -> None:
-    # no periodic checkpoint before step 1000: only the signal handler can have saved one
-    args = [f"--set={o}" for o in [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=200", "save_every=1000",
-                                    "eval_every=1000", "log_every=5", "threads=1"]]  # fmt: skip
-    cmd = [sys.executable, "-m", "translator.cli", "train", "--config", "tiny", "--quiet", *args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    subprocess.run([*cmd, "--out", str(tmp_path / "a")], check=True, env=env, capture_output=True)
-    proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "b")], env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    log = tmp_path / "b" / "log.csv"
-    deadline = time.time() + 60
-    while not (log.exists() and log.read_text().count("\n") > 2) and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGTERM)
+    os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and "Traceback" not in err, err
+    return proc.returncode, err
+
+
+def assert_same_result(a: Path, b: Path) -> None:
+    wa, wb = _final_weights(a), _final_weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (a / "model" / "weights.pt").read_bytes() == (b / "model" / "weights.pt").read_bytes()
+
+
+def test_sigkill_then_rerun_same_command(tmp_path: Path, reverse_data: Path, uninterrupted: Path) -> None:
+    cmd = [*cli_train(reverse_data), "--out", str(tmp_path / "b")]
+    code, _ = start_and_signal(cmd, signal.SIGKILL, tmp_path / "b" / "checkpoints" / "last.pt")
+    assert code == -signal.SIGKILL
+    state = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert 0 < state["step"] < 300, "killed in the middle of the run"
+    subprocess.run(cmd, check=True, env=CLI_ENV, capture_output=True)
+    assert_same_result(uninterrupted, tmp_path / "b")
+
+
+def test_sigterm_saves_the_current_step_and_the_rerun_finishes_the_same(
+    tmp_path: Path, reverse_data: Path, uninterrupted: Path
+) -> None:
+    # no periodic checkpoint (and the same weights: save_every and log_every do not change
+    # training): only the signal handler can have saved one
+    cmd = [*cli_train(reverse_data), "--set=save_every=1000", "--set=log_every=5", "--out", str(tmp_path / "b")]
+    code, err = start_and_signal(cmd, signal.SIGTERM, tmp_path / "b" / "log.csv")
+    assert code == 2 and "Traceback" not in err, err
     found = re.search(r"error: training interrupted by SIGTERM at step (\d+); saved .*last\.pt; run the same", err)
     assert found, err
     state = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=True)["state"]
-    assert state["step"] == int(found.group(1)) and 0 < state["step"] < 200 and not state["finished"]
-    subprocess.run([*cmd, "--out", str(tmp_path / "b")], check=True, env=env, capture_output=True)
-    a, b = _final_weights(tmp_path / "a"), _final_weights(tmp_path / "b")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert state["step"] == int(found.group(1)) and 0 < state["step"] < 300 and not state["finished"]
+    subprocess.run(cmd, check=True, env=CLI_ENV, capture_output=True)
+    assert_same_result(uninterrupted, tmp_path / "b")
 
 
 def test_changed_config_is_refused(tmp_path: Path, reverse_data: Path) -> None:
