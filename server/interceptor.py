@@ -66,16 +66,16 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if not any(hmac.compare_digest(raw, k) for k in self.api_keys):
             raise PermissionDeniedError("the API key is not valid")
 
-    async def _fail(
-        self, context: grpc.aio.ServicerContext, method: str, exc: Exception, t0: float, **extra: Any
-    ) -> None:
+    def _fail(self, context: grpc.aio.ServicerContext, method: str, exc: Exception) -> grpc.StatusCode:
+        """Set the call's status from `exc`. Not `abort`: that sends the status at once, before
+        the wrapper's `finally` has counted the call, so a client could read /metrics too early;
+        a status set here goes out when the wrapper returns."""
         code, message = status_for(exc)
         if code == grpc.StatusCode.INTERNAL:
             logger.error("unhandled error in %s", method, exc_info=exc)
-        # Counted before aborting: the client gets the status as soon as abort sends
-        # it, and may read /metrics before this coroutine runs again.
-        self._done(method, code, t0, context, **extra)
-        await context.abort(code, message)
+        context.set_code(code)
+        context.set_details(message)
+        return code
 
     def _done(
         self, method: str, code: grpc.StatusCode, t0: float, context: grpc.aio.ServicerContext, **extra: Any
@@ -99,8 +99,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     # -- wrappers ------------------------------------------------------------
     def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            t0 = time.perf_counter()
-            code: grpc.StatusCode | None = grpc.StatusCode.OK
+            t0, code = time.perf_counter(), grpc.StatusCode.OK
             try:
                 self._admit(context)
                 return await behavior(request, context)
@@ -111,11 +110,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as exc:
-                code = None  # _fail records it
-                await self._fail(context, method, exc, t0)
+                code = self._fail(context, method, exc)
+                return None
             finally:
-                if code is not None:
-                    self._done(method, code, t0, context)
+                self._done(method, code, t0, context)
 
         return wrapper
 
@@ -123,8 +121,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self, behavior: Callable[..., AsyncIterator[Any]], method: str
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapper(request_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            t0, items = time.perf_counter(), 0
-            code: grpc.StatusCode | None = grpc.StatusCode.OK
+            t0, code, items = time.perf_counter(), grpc.StatusCode.OK, 0
             try:
                 self._admit(context)
                 async for response in behavior(request_iterator, context):
@@ -137,10 +134,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.CANCELLED
                 raise
             except Exception as exc:
-                code = None  # _fail records it
-                await self._fail(context, method, exc, t0, items=items)
+                code = self._fail(context, method, exc)
             finally:
-                if code is not None:
-                    self._done(method, code, t0, context, items=items)
+                self._done(method, code, t0, context, items=items)
 
         return wrapper

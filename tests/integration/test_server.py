@@ -410,6 +410,9 @@ def test_api_key_and_tls(loop: LoopThread, tiny_bundle: Path, tmp_path: Path) ->
         with TranslatorClient(target, root_certificates=cert, retries=0) as anonymous:
             err = rpc_error(anonymous.stub.Translate, request, timeout=5)
             assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "API key" in err.details()
+            stream = anonymous.stub.TranslateStream(iter([pb.TranslateStreamRequest(id="a", text="red")]), timeout=5)
+            err = rpc_error(lambda: list(stream))
+            assert err.code() == grpc.StatusCode.UNAUTHENTICATED and "API key" in err.details()
             anonymous.wait_ready(5)  # health needs no key
         with TranslatorClient(target, root_certificates=cert, api_key="wrong", retries=0) as wrong:
             assert rpc_error(wrong.model_info).code() == grpc.StatusCode.PERMISSION_DENIED
