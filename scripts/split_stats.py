@@ -21,10 +21,9 @@ from pathlib import Path
 
 import sacrebleu
 
-from training.data import read_lines
+from training.data import SPLITS, read_parallel, split_paths
 from translator.inference import Translator
 
-SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -54,12 +53,12 @@ def main() -> None:
     ap.add_argument("--out", default="reports/split_stats")
     args = ap.parse_args()
     data = Path(args.data)
-    vocab_en = vocabulary(read_lines(data / "train.en.gz"))
-    vocab_fr = vocabulary(read_lines(data / "train.fr.gz"))
+    train_en, train_fr = read_parallel(*split_paths(data, "train"))
+    vocab_en, vocab_fr = vocabulary(train_en), vocabulary(train_fr)
     translator = Translator(args.model, engine="torch", threads=args.threads)
     rows = []
-    for split in SPLITS:
-        src, ref = read_lines(data / f"{split}.en.gz"), read_lines(data / f"{split}.fr.gz")
+    for split in SPLITS[1:]:  # val and the test sets
+        src, ref = read_parallel(*split_paths(data, split))
         hyps = [r.hypotheses[0].text for r in translator.translate(src, beam_size=args.beam)]
         has_unseen = [any(w not in vocab_en for w in words(s)) for s in src]
         group = {flag: [i for i, f in enumerate(has_unseen) if f == flag] for flag in (True, False)}
