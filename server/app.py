@@ -172,9 +172,11 @@ class TranslatorApp:
         grace = self.config.grace_period_s if grace is None else grace
         self.reason = "the server is draining (shutting down)"
         self.metrics.ready.set(0)
-        logger.info("draining", extra={"grace_seconds": grace})
+        started = self._load_task is not None  # else start() failed: clean up without a drain
+        if started:
+            logger.info("draining", extra={"grace_seconds": grace})
         await self.health.enter_graceful_shutdown()
-        if self.config.drain_delay_s > 0:  # let load balancers see NOT_SERVING; new calls get UNAVAILABLE
+        if started and self.config.drain_delay_s > 0:  # let load balancers see NOT_SERVING; new calls get UNAVAILABLE
             await asyncio.sleep(self.config.drain_delay_s)
         await self.server.stop(grace)
         if self._load_task is not None and not self._load_task.done():
@@ -187,7 +189,8 @@ class TranslatorApp:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()
         self.executor.shutdown(wait=False, cancel_futures=True)
-        logger.info("stopped")
+        if started:
+            logger.info("stopped")
 
 
 async def create_app(config: ServerConfig) -> TranslatorApp:

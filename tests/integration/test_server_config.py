@@ -49,7 +49,9 @@ def test_the_library_does_not_import_the_server() -> None:
             assert not any(n == "server" or n.startswith("server.") for n in names), path
 
 
-def test_serve_exits_2_when_the_model_cannot_load_or_the_port_is_taken(tmp_path: Path) -> None:
+def test_serve_exits_2_when_the_model_cannot_load_or_the_port_is_taken(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import asyncio
     import socket
 
@@ -61,5 +63,11 @@ def test_serve_exits_2_when_the_model_cannot_load_or_the_port_is_taken(tmp_path:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         taken = ServerConfig(model=str(tmp_path), host="127.0.0.1", port=sock.getsockname()[1], metrics_port=-1)
-        with pytest.raises(TranslatorError, match=r"cannot listen on 127\.0\.0\.1"):
+        caplog.clear()
+        with (
+            caplog.at_level("INFO", logger="server"),
+            pytest.raises(TranslatorError, match=r"cannot listen on 127\.0\.0\.1"),
+        ):
             asyncio.run(serve(taken))
+    # a server that never started does not claim to drain or stop
+    assert not [r.message for r in caplog.records if r.message in ("draining", "stopped")]
