@@ -10,10 +10,10 @@ tokenizer and runs the adapted model on the torch engine; the original is unchan
 Guided adaptation (`guide=`): the same, plus the guided-alignment loss of
 Garg et al. 2019 (`training.guided_alignment`) on the pairs themselves. `guide`
 holds, per pair, one or more sets of word links from an unsupervised aligner (e.g.
-several eflomal runs over the training corpus plus the pairs,
-`translator.eflomal_baseline.guide_links`); the supervised head's target row for a
-target piece is the average over the sets of the uniform distribution over its
-linked source pieces. The head is the model's guided-alignment head if it was
+the majority vote of several eflomal runs over the training corpus plus the pairs,
+`translator.eflomal_baseline.guide_links` and `majority_guide`); the supervised
+head's target row for a target piece is the average over the sets of the uniform
+distribution over its linked source pieces. The head is the model's guided-alignment head if it was
 trained with one (`ModelConfig.alignment_layer` / `alignment_head`), else
 `GUIDED_LAYER` / `GUIDED_HEAD`; the returned translator's config names it, so that
 `translator.align` reads the head that was supervised. No gold links are used.

@@ -43,7 +43,9 @@ Steps, each a function of its own:
    (every cell with attention >= `threshold`). For a head taught NULL alignment
    by guided adaptation (`ModelConfig.alignment_null`), a target word whose
    attention on the source EOS beats every source word (`null_words`) gets no
-   `t2s` link.
+   `t2s` or `threshold` link. Which method suits a model can be chosen without gold
+   links (`choose_method`): the one that agrees best with an unsupervised aligner's
+   runs, e.g. the eflomal guide of guided adaptation (`translator align --method auto`).
 
 Links are (source word, target word) 0-based over the whitespace-separated words;
 `Alignment.pharaoh()` writes them as `i-j`, source first.
@@ -366,7 +368,7 @@ def hard_links(
     words: Tensor, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD, null: set[int] | None = None
 ) -> list[Link]:
     """(source word, target word, score) links from a (target words, source words) matrix;
-    the target words in `null` (`null_words`) get no target->source (t2s) link."""
+    the target words in `null` (`null_words`) get no target->source link (t2s, threshold)."""
     if method not in METHODS:
         raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     n_tgt, n_src = words.shape
@@ -374,7 +376,7 @@ def hard_links(
         return []
     pairs: set[tuple[int, int]]
     if method == "threshold":
-        pairs = {(int(i), int(j)) for j, i in (words >= threshold).nonzero().tolist()}
+        pairs = {(int(i), int(j)) for j, i in (words >= threshold).nonzero().tolist() if j not in (null or ())}
     else:
         t2s = {(int(words[j].argmax()), j) for j in range(n_tgt) if float(words[j].sum()) > 0 and j not in (null or ())}
         s2t = {(i, int(words[:, i].argmax())) for i in range(n_src) if float(words[:, i].sum()) > 0}
@@ -561,6 +563,68 @@ def adapted(
             guide = [[to_word_links(links, s, t) for links in runs] for runs, s, t in pairs]
         sources, targets = [d.text for d in src_d], [d.text for d in tgt_d]
     return adapt(translator, sources, targets, steps=steps, guide=guide, **options)
+
+
+# the candidates of the gold-free method choice, (method, threshold), as fixed in
+# reports/guided_alignment.md (thresholds were tried too: with many aligner runs, the
+# consensus reference's union of all runs rewarded low thresholds, not better links)
+AUTO_CANDIDATES: tuple[tuple[str, float | None], ...] = (
+    ("grow-diag-final-and", None),
+    ("intersection", None),
+    ("t2s", None),
+)
+
+
+@dataclasses.dataclass
+class MethodChoice:
+    """The outcome of `choose_method`: the method (and threshold) whose links agree best
+    with the aligner runs, that agreement as an AER, and every candidate's."""
+
+    method: str
+    threshold: float | None
+    agreement_aer: float
+    candidates: list[tuple[str, float | None, float]]
+
+    @property
+    def name(self) -> str:
+        return method_label(self.method, self.threshold)
+
+
+def method_label(method: str, threshold: float | None) -> str:
+    """ "t2s", "threshold 0.3": a method as reports and logs name it."""
+    return method if threshold is None else f"{method} {threshold}"
+
+
+def choose_method(
+    translator: Translator,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    runs: Sequence[Sequence[Sequence[tuple[int, int]]]],
+    *,
+    tokenized: bool = False,
+    candidates: Sequence[tuple[str, float | None]] = AUTO_CANDIDATES,
+    **options: Any,
+) -> MethodChoice:
+    """Choose the hard-link method without gold links: the candidate whose links have the
+    lowest AER against the consensus of an unsupervised aligner's runs (per pair, one
+    or more link sets over the given words, e.g. the eflomal guide of guided
+    adaptation; sure = links most runs agree on, possible = links of any run:
+    `translator.aer.consensus_gold`). `options` go to `align` (layer, head, ...)."""
+    from translator.aer import consensus_gold, score
+
+    if not candidates:
+        raise TranslatorError("choose_method needs at least one candidate method")
+    if len(runs) != len(sources):
+        raise TranslatorError(f"got {len(runs)} sets of aligner links for {len(sources)} pairs")
+    reference = consensus_gold(runs)
+    scored = []
+    for method, threshold in candidates:
+        result = align(translator, sources, targets, method=method, tokenized=tokenized,
+                       threshold=DEFAULT_THRESHOLD if threshold is None else threshold, **options)  # fmt: skip
+        hyp = [{(i, j) for i, j, _ in a.links} for a in result]
+        scored.append((method, threshold, float(score(reference, hyp)["aer"])))
+    method, threshold, best = min(scored, key=lambda c: c[2])  # ties: the earlier candidate
+    return MethodChoice(method, threshold, best, scored)
 
 
 def _over_tokens(a: Alignment, source: Detokenized, target: Detokenized) -> Alignment:

@@ -194,33 +194,46 @@ def cmd_convert_ct2(args: argparse.Namespace) -> int:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    from translator.align import align, parse_head, parse_layer
+    from translator.align import DEFAULT_METHOD, adapted, align, choose_method, parse_head, parse_layer
 
     src = _read_text_file(args.src)
     tgt = _read_text_file(args.tgt) if args.tgt else None
     if tgt is not None and len(src) != len(tgt):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.tgt} has {len(tgt)}")
     layer, head = parse_layer(args.layer), parse_head(args.head)
-    guide = None
+    guide = runs = None
     if args.guide_corpus:
         if tgt is None or not args.adapt_steps:
             raise TranslatorError("--guide-corpus needs --tgt and --adapt-steps")
         from training.data import split_paths
-        from translator.eflomal_baseline import guide_links, load_corpus
+        from translator.eflomal_baseline import guide_links, load_corpus, majority_guide
 
         corpus = load_corpus(*split_paths(Path(args.guide_corpus), "train"))
-        guide = guide_links(list(zip(src, tgt, strict=True)), corpus, runs=args.guide_runs)
+        runs = guide_links(list(zip(src, tgt, strict=True)), corpus, runs=args.guide_runs)
+        guide = majority_guide(runs)
+    method = args.method or ("auto" if guide is not None else DEFAULT_METHOD)
+    if method == "auto" and guide is None:
+        raise TranslatorError("--method auto needs --guide-corpus: it picks the method that agrees best with the "
+                              "eflomal runs")  # fmt: skip
     translator = _local_translator(args)
-    result = align(translator, src, tgt, method=args.method, layer=layer, head=head, threshold=args.threshold,
-                   beam_size=args.beam, max_batch_size=args.batch_size,
+    threshold, adapt_steps = args.threshold, args.adapt_steps
+    if method == "auto" and guide is not None and runs is not None and tgt is not None:
+        translator = adapted(translator, src, tgt, steps=adapt_steps, guide=guide, tokenized=args.tokenized)
+        choice = choose_method(translator, src, tgt, runs, tokenized=args.tokenized, layer=layer, head=head)
+        logger.info("method: %s (AER %.3f against the eflomal runs' consensus; no gold links)",
+                    choice.name, choice.agreement_aer)  # fmt: skip
+        method, adapt_steps, guide = choice.method, 0, None
+        threshold = threshold if choice.threshold is None else choice.threshold
+    result = align(translator, src, tgt, method=method, layer=layer, head=head,
+                   threshold=threshold, beam_size=args.beam, max_batch_size=args.batch_size,
                    return_raw_attention=bool(args.plot), tokenized=args.tokenized,
-                   adapt_steps=args.adapt_steps, guide=guide)  # fmt: skip
+                   adapt_steps=adapt_steps, guide=guide)  # fmt: skip
     lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]
     _write_output("".join(line + "\n" for line in lines), args.out)
     if args.plot:
         from translator.alignment_report import write_pictures
 
-        paths = write_pictures(result, args.plot, layer=layer, head=head, method=args.method)
+        paths = write_pictures(result, args.plot, layer=layer, head=head, method=method)
         logger.info("wrote %d heatmaps and %s", len(paths) - 1, paths[-1])
     return 0
 
@@ -342,13 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     from translator.align import DEFAULT_METHOD, DEFAULT_THRESHOLD, FORMATS, METHODS
+    from translator.eflomal_baseline import GUIDE_RUNS
 
     p = sub.add_parser("align", help="word alignments from cross-attention, one line per sentence pair")
     p.add_argument("--src", required=True, help="source file, one sentence per line")
     p.add_argument("--tgt", help="target file, line-aligned with --src (default: translate the source first)")
     p.add_argument("--out", help="output file (default stdout)")
     p.add_argument("--format", choices=FORMATS, default="pharaoh", help="pharaoh: 0-based i-j, source first")
-    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    p.add_argument("--method", choices=[*METHODS, "auto"],
+                   help=f"how links are read from the attention (default {DEFAULT_METHOD}; with --guide-corpus "
+                        "auto: the one that agrees best with the eflomal runs, chosen without gold links)")  # fmt: skip
     p.add_argument("--layer", default="default", help="decoder layer, comma-separated layers, mean or default")
     p.add_argument("--head", default="mean", help="attention head or mean (default)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="for --method threshold")
@@ -365,8 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="guided adaptation: also train the alignment head on eflomal links of the pairs, "
         "aligned together with DIR/train.{en,fr}.gz (needs eflomal, --tgt and --adapt-steps)",
     )
-    p.add_argument("--guide-runs", type=int, default=3,
-                   help="eflomal runs averaged into the guide (its sampler is randomised; default 3)")  # fmt: skip
+    p.add_argument("--guide-runs", type=int, default=GUIDE_RUNS,
+                   help="eflomal runs whose majority vote is the guide (its sampler is randomised; "
+                        f"default {GUIDE_RUNS})")  # fmt: skip
     _add_decode_args(p)
     p.set_defaults(func=cmd_align)
 

@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 Links = list[tuple[int, int]]
 MAX_WORDS = 1023  # eflomal writes longer sentences as empty (no links)
+GUIDE_RUNS = 9  # eflomal runs behind a guide: their majority vote (see majority_guide)
 
 _TOKEN = {
     # English: clitics start a token ("man's" -> man 's, "don't" -> don 't)
@@ -260,7 +261,7 @@ def load_corpus(
 
 
 def guide_links(
-    pairs: Sequence[tuple[str, str]], corpus: tuple[Sequence[str], Sequence[str]] | None, runs: int = 3
+    pairs: Sequence[tuple[str, str]], corpus: tuple[Sequence[str], Sequence[str]] | None, runs: int = GUIDE_RUNS
 ) -> list[list[Links]]:
     """Per pair, the links of `runs` independent eflomal runs (its sampler is
     randomised): the teacher for guided adaptation (`translator.adapt`), exactly what
@@ -269,6 +270,16 @@ def guide_links(
         raise TranslatorError(f"guide runs must be >= 1, got {runs}")
     per_run = [align_pairs(pairs, corpus) for _ in range(runs)]
     return [list(links) for links in zip(*per_run, strict=True)]
+
+
+def majority_guide(runs: Sequence[Sequence[Links]]) -> list[list[Links]]:
+    """Per pair, one link set: the links most of the aligner runs agree on (their
+    majority vote, `translator.aer.consensus_gold`'s sure links). The guide of guided
+    adaptation: an ensemble of eflomal runs aligns better than any one run
+    (`reports/guided_alignment.md`), and the model learns its consensus."""
+    from translator.aer import consensus_gold
+
+    return [[sorted(links)] for links in consensus_gold(runs).sure]
 
 
 # --- training data ----------------------------------------------------------------------

@@ -157,11 +157,15 @@ def test_guide_links_and_guided_adaptation_from_the_cli(
     (tmp_path / "s").write_text("".join(x + "\n" for x in src))
     (tmp_path / "t").write_text("".join(x + "\n" for x in tgt))
     common = ["align", "--model", str(tiny_bundle), "--engine", "torch", "--src", str(tmp_path / "s"),
-              "--tgt", str(tmp_path / "t"), "--method", "t2s"]  # fmt: skip
-    code, out, _ = run(capsys, *common, "--adapt-steps", "20", "--guide-corpus", str(reverse_data), "--guide-runs", "1")
-    assert code == 0
-    links = [[tuple(map(int, x.split("-"))) for x in line.split()] for line in out.splitlines()]
-    recall, precision = anti_diagonal(src, links)  # eflomal finds the reversal; the guided head follows it
-    assert recall >= 0.9 and precision >= 0.9, (recall, precision)
+              "--tgt", str(tmp_path / "t")]  # fmt: skip
+    guided = ["--adapt-steps", "20", "--guide-corpus", str(reverse_data), "--guide-runs", "1"]
+    for method in (["--method", "t2s"], []):  # no --method with a guide: auto, chosen by agreement with eflomal
+        code, out, _ = run(capsys, *common, *guided, *method)
+        assert code == 0
+        links = [[tuple(map(int, x.split("-"))) for x in line.split()] for line in out.splitlines()]
+        recall, precision = anti_diagonal(src, links)  # eflomal finds the reversal; the guided head follows it
+        assert recall >= 0.9 and precision >= 0.9, (method, recall, precision)
     code, _, err = run(capsys, *common, "--guide-corpus", str(reverse_data))
     assert code != 0 and "--guide-corpus needs --tgt and --adapt-steps" in err
+    code, _, err = run(capsys, *common, "--method", "auto")
+    assert code == 2 and "--method auto needs --guide-corpus" in err and "Traceback" not in err

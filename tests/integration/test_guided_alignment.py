@@ -11,7 +11,7 @@ from helpers import TINY_OVERRIDES, reverse_task
 from training.config import load_train_config
 from training.guided_alignment import alignment_loss, alignment_targets, piece_links
 from training.trainer import train
-from translator.align import align
+from translator.align import align, choose_method
 from translator.errors import TranslatorError
 from translator.inference import Translator
 
@@ -125,6 +125,16 @@ def test_guided_adaptation_moves_the_head_to_the_guide(tiny_bundle: Path) -> Non
     # the same through align(): adapt + guide in one call
     direct = align(tr, src, tgt, method="t2s", adapt_steps=60, guide=diagonal)
     assert [a.links for a in direct] == [a.links for a in after]
+    # the gold-free method choice: the candidate that agrees best with the guide runs
+    # (threshold 0 links every word pair; t2s follows the guide)
+    choice = choose_method(guided, src, tgt, diagonal, candidates=[("threshold", 0.0), ("t2s", None)])
+    assert (choice.method, choice.threshold, choice.name) == ("t2s", None, "t2s")
+    assert [c[:2] for c in choice.candidates] == [("threshold", 0.0), ("t2s", None)]
+    assert choice.agreement_aer == min(c[2] for c in choice.candidates) < 0.1 < choice.candidates[0][2]
+    with pytest.raises(TranslatorError, match="at least one candidate"):
+        choose_method(guided, src, tgt, diagonal, candidates=[])
+    with pytest.raises(TranslatorError, match=f"got 1 sets of aligner links for {len(src)} pairs"):
+        choose_method(guided, src, tgt, diagonal[:1])
 
 
 def test_bad_guides_are_refused(tiny_bundle: Path) -> None:

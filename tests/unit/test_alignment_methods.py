@@ -131,6 +131,8 @@ def test_null_words_and_links() -> None:
     words = merge_subwords(attention, src, tgt, ["a", "bc"], ["x", "yz"])
     assert [(i, j) for i, j, _ in hard_links(words, "t2s")] == [(0, 0), (1, 1)]
     assert [(i, j) for i, j, _ in hard_links(words, "t2s", null={1})] == [(0, 0)]
+    assert [(i, j) for i, j, _ in hard_links(words, "threshold", threshold=0.5)] == [(0, 0), (1, 1)]
+    assert [(i, j) for i, j, _ in hard_links(words, "threshold", threshold=0.5, null={1})] == [(0, 0)]
     with pytest.raises(TranslatorError, match="no source EOS column"):
         null_words(attention[:, :3], src, tgt, ["a", "bc"], ["x", "yz"])
 
@@ -176,6 +178,13 @@ def test_consensus_gold_from_aligner_runs() -> None:
     assert gold.sure == [{(0, 0), (1, 1)}, set()]  # in at least 2 of the 3 runs
     assert gold.possible == [{(0, 0), (1, 1), (1, 2), (2, 2)}, {(0, 1), (1, 0)}]
     assert consensus_gold([[[(0, 0)], [(1, 1)]]]).sure == [set()]  # 1 of 2 is no majority
+
+
+def test_majority_guide_is_one_link_set_per_pair() -> None:
+    from translator.eflomal_baseline import majority_guide
+
+    runs = [[[(1, 1), (0, 0)], [(0, 0)], [(0, 0), (1, 1), (2, 1)]], [[(0, 1)], [(0, 0)]]]
+    assert majority_guide(runs) == [[[(0, 0), (1, 1)]], [[]]]
     with pytest.raises(TranslatorError, match="at least one aligner run"):
         consensus_gold([[]])
 
