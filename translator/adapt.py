@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm import tqdm
 
 from translator.bundle import load_bundle
 from translator.errors import TranslatorError
@@ -66,9 +68,11 @@ def adapt(
     alignment_weight: float = 1.0,
     full_context: bool = True,
     null: bool = True,
+    progress: bool = False,
 ) -> Translator:
     """A copy of `translator` whose model was trained `steps` passes over the pairs
-    (with `guide`: and its alignment head on their links; see the module docstring)."""
+    (with `guide`: and its alignment head on their links; see the module docstring).
+    `progress`: a progress bar of the steps on stderr."""
     from training.guided_alignment import PieceLinks, alignment_loss, alignment_targets, piece_links
 
     if steps < 0:
@@ -118,7 +122,7 @@ def adapt(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=lr or (DEFAULT_LR if guide is None else GUIDED_LR), betas=(0.9, 0.98), eps=1e-9
     )
-    for _ in range(steps if pairs else 0):
+    for _ in tqdm(range(steps if pairs else 0), desc="adapting", unit="step", disable=not progress, file=sys.stderr):
         order = torch.randperm(len(pairs), generator=generator).tolist()
         for start in range(0, len(order), batch_size):
             batch = [pairs[i] for i in order[start : start + batch_size]]

@@ -457,10 +457,6 @@ def align(
     if guide is not None and (not adapt_steps or targets is None):
         raise TranslatorError("guide links need targets and adapt_steps > 0")
     if adapt_steps and targets is not None:
-        _check_texts("sources", sources)
-        _check_texts("targets", targets)
-        if len(targets) != len(sources):
-            raise TranslatorError(f"got {len(sources)} sources but {len(targets)} targets; they must pair up")
         translator = adapted(translator, sources, targets, steps=adapt_steps, guide=guide, tokenized=tokenized)
         adapt_steps, guide = 0, None  # done: the adapted model's config names a supervised head
     if tokenized:
@@ -548,9 +544,14 @@ def adapted(
 ) -> Translator:
     """`translator.adapt.adapt` on the pairs as `align` takes them: with `tokenized`,
     the model is adapted on their natural form and the guide links (over the given
-    tokens) are carried over to the natural words. `options` go to `adapt`."""
+    tokens) are carried over to the natural words. `options` go to `adapt`. The pairs
+    are checked (paired up, no empty side, within the length limit) before training."""
     from translator.adapt import adapt
 
+    _check_texts("sources", sources)
+    _check_texts("targets", targets)
+    if len(targets) != len(sources):
+        raise TranslatorError(f"got {len(sources)} sources but {len(targets)} targets; they must pair up")
     if tokenized:
         from translator.detokenize import detokenize, to_word_links
 
@@ -562,6 +563,8 @@ def adapted(
             pairs = zip(guide, src_d, tgt_d, strict=True)
             guide = [[to_word_links(links, s, t) for links in runs] for runs, s, t in pairs]
         sources, targets = [d.text for d in src_d], [d.text for d in tgt_d]
+    _encode(translator, "source", sources)  # over-long texts are refused now, not after training
+    _encode(translator, "target", targets)
     return adapt(translator, sources, targets, steps=steps, guide=guide, **options)
 
 

@@ -201,6 +201,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     if tgt is not None and len(src) != len(tgt):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.tgt} has {len(tgt)}")
     layer, head = parse_layer(args.layer), parse_head(args.head)
+    if args.adapt_steps and tgt is None:
+        raise TranslatorError("--adapt-steps needs --tgt: the model adapts on the given pairs")
     guide = runs = None
     if args.guide_corpus:
         if tgt is None or not args.adapt_steps:
@@ -216,18 +218,19 @@ def cmd_align(args: argparse.Namespace) -> int:
         raise TranslatorError("--method auto needs --guide-corpus: it picks the method that agrees best with the "
                               "eflomal runs")  # fmt: skip
     translator = _local_translator(args)
-    threshold, adapt_steps = args.threshold, args.adapt_steps
-    if method == "auto" and guide is not None and runs is not None and tgt is not None:
-        translator = adapted(translator, src, tgt, steps=adapt_steps, guide=guide, tokenized=args.tokenized)
+    threshold = args.threshold
+    if args.adapt_steps and tgt is not None:
+        translator = adapted(translator, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=args.tokenized,
+                             progress=True)  # fmt: skip
+    if method == "auto" and runs is not None and tgt is not None:
         choice = choose_method(translator, src, tgt, runs, tokenized=args.tokenized, layer=layer, head=head)
         logger.info("method: %s (AER %.3f against the eflomal runs' consensus; no gold links)",
                     choice.name, choice.agreement_aer)  # fmt: skip
-        method, adapt_steps, guide = choice.method, 0, None
+        method = choice.method
         threshold = threshold if choice.threshold is None else choice.threshold
     result = align(translator, src, tgt, method=method, layer=layer, head=head,
                    threshold=threshold, beam_size=args.beam, max_batch_size=args.batch_size,
-                   return_raw_attention=bool(args.plot), tokenized=args.tokenized,
-                   adapt_steps=adapt_steps, guide=guide)  # fmt: skip
+                   return_raw_attention=bool(args.plot), tokenized=args.tokenized)  # fmt: skip
     lines = [a.pharaoh() if args.format == "pharaoh" else a.to_json() for a in result]
     _write_output("".join(line + "\n" for line in lines), args.out)
     if args.plot:

@@ -132,7 +132,11 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_cli_align_and_aer(
-    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path, pairs: tuple[list[str], list[str]]
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_bundle: Path,
+    tmp_path: Path,
+    pairs: tuple[list[str], list[str]],
 ) -> None:
     src, tgt = pairs
     (tmp_path / "s").write_text("".join(s + " \n" for s in src))  # trailing spaces, as in the Hansards files
@@ -167,6 +171,23 @@ def test_cli_align_and_aer(
     assert code == 2 and "pair 2: the source is empty" in err
     code, _, err = run(capsys, "align", "--src", str(tmp_path / "s"), "--max-input-tokens", "2", *model)
     assert code == 2 and "max_input_tokens=2" in err
+    # adaptation: bad pairs are refused before any training
+    import translator.adapt
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("adapt() ran on pairs that should have been refused")
+
+    monkeypatch.setattr(translator.adapt, "adapt", no_training)
+    adapt = ["--adapt-steps", "100000"]
+    code, _, err = run(capsys, "align", "--src", str(tmp_path / "s"), *adapt, *model)
+    assert code == 2 and "--adapt-steps needs --tgt" in err
+    for case, message in (
+        (["--src", str(tmp_path / "blank"), "--tgt", str(tmp_path / "blank_t")], "pair 2: the source is empty"),
+        (["--src", str(tmp_path / "s"), "--tgt", str(tmp_path / "t"), "--max-input-tokens", "2"], "max_input_tokens=2"),
+    ):
+        code, _, err = run(capsys, "align", *case, *adapt, *model)
+        assert code == 2 and message in err and "Traceback" not in err, err
+    monkeypatch.undo()
     code, _, err = run(capsys, "align", "--src", str(tmp_path / "s"), "--layer", "top", *model)
     assert code == 2 and "--layer" in err
     (tmp_path / "bad_gold").write_text("1 1 1 S\n1 9 1 S\n")
