@@ -13,9 +13,10 @@ holds, per pair, one or more sets of word links from an unsupervised aligner (e.
 the majority vote of several eflomal runs over the training corpus plus the pairs,
 `translator.eflomal_baseline.guide_links` and `majority_guide`); the supervised
 head's target row for a target piece is the average over the sets of the uniform
-distribution over its linked source pieces. The head is the model's guided-alignment head if it was
-trained with one (`ModelConfig.alignment_layer` / `alignment_head`), else
-`GUIDED_LAYER` / `GUIDED_HEAD`; the returned translator's config names it, so that
+distribution over its linked source pieces. The head is the model's
+guided-alignment head if it was trained with one (`ModelConfig.alignment_layer` /
+`alignment_head`), else `GUIDED_LAYER` / `GUIDED_HEAD`; the returned translator's
+config names it, so that
 `translator.align` reads the head that was supervised. No gold links are used.
 
 With `full_context` (the default with a guide), the alignment loss is taken, as in

@@ -594,7 +594,7 @@ class MethodChoice:
 
 
 def method_label(method: str, threshold: float | None) -> str:
-    """ "t2s", "threshold 0.3": a method as reports and logs name it."""
+    """A method as reports and logs name it: "t2s", "threshold 0.3"."""
     return method if threshold is None else f"{method} {threshold}"
 
 
