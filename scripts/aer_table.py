@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from translator.aer import Gold, consensus_gold, read_gold, score
-from translator.align import AUTO_CANDIDATES, adapted, align, method_label, resolve_layers
+from translator.align import (
+    AUTO_CANDIDATES,
+    DEFAULT_THRESHOLD,
+    adapted,
+    align,
+    choose_method,
+    method_label,
+    resolve_layers,
+)
 from translator.inference import Translator
 
 
@@ -108,7 +116,7 @@ def main() -> int:
             t0 = time.perf_counter()
             tokenized = "as given" not in name
             result = align(tr, src, tgt, method=method, layer=layer, head=head, tokenized=tokenized,
-                           threshold=threshold or 0.0)  # fmt: skip
+                           threshold=DEFAULT_THRESHOLD if threshold is None else threshold)  # fmt: skip
             hyp = [{(i, j) for i, j, _ in a.links} for a in result]
             s = score(gold, hyp)
             used = resolve_layers(chosen_layer if layer is None else layer, cfg.decoder_layers)
@@ -158,8 +166,8 @@ def main() -> int:
         md += [f"The eflomal runs' majority vote (links most of the {len(aers)} runs agree on"
                f"{'; the guide' if args.guide_majority else ''}): AER {majority['aer']:.3f} "
                f"(precision {majority['precision']:.3f}, recall {majority['recall']:.3f}).", ""]  # fmt: skip
-        chosen_rows = [r for r in rows if r["setting"] == settings[0][0]]
-        pick = min(chosen_rows, key=lambda r: r["aer_vs_eflomal"])
+        choice = choose_method(tr, src, tgt, teacher, tokenized=True)  # what `translator align --method auto` picks
+        pick = next(r for r in rows if r["setting"] == settings[0][0] and r["method"] == choice.name)
         report["gold_free_method"] = {"method": pick["method"], "aer_vs_eflomal": pick["aer_vs_eflomal"],
                                       "aer": pick["aer"]}  # fmt: skip
         md += [f"Gold-free method choice for the chosen setting (best agreement with the eflomal runs): "

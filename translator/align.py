@@ -374,11 +374,12 @@ def hard_links(
     n_tgt, n_src = words.shape
     if n_tgt == 0 or n_src == 0:
         return []
+    null = null or set()
     pairs: set[tuple[int, int]]
     if method == "threshold":
-        pairs = {(int(i), int(j)) for j, i in (words >= threshold).nonzero().tolist() if j not in (null or ())}
+        pairs = {(int(i), int(j)) for j, i in (words >= threshold).nonzero().tolist() if j not in null}
     else:
-        t2s = {(int(words[j].argmax()), j) for j in range(n_tgt) if float(words[j].sum()) > 0 and j not in (null or ())}
+        t2s = {(int(words[j].argmax()), j) for j in range(n_tgt) if float(words[j].sum()) > 0 and j not in null}
         s2t = {(i, int(words[:, i].argmax())) for i in range(n_src) if float(words[:, i].sum()) > 0}
         if method in ("t2s", "argmax"):
             pairs = t2s

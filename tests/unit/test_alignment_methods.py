@@ -178,6 +178,8 @@ def test_consensus_gold_from_aligner_runs() -> None:
     assert gold.sure == [{(0, 0), (1, 1)}, set()]  # in at least 2 of the 3 runs
     assert gold.possible == [{(0, 0), (1, 1), (1, 2), (2, 2)}, {(0, 1), (1, 0)}]
     assert consensus_gold([[[(0, 0)], [(1, 1)]]]).sure == [set()]  # 1 of 2 is no majority
+    with pytest.raises(TranslatorError, match="at least one aligner run"):
+        consensus_gold([[]])
 
 
 def test_majority_guide_is_one_link_set_per_pair() -> None:
@@ -185,8 +187,6 @@ def test_majority_guide_is_one_link_set_per_pair() -> None:
 
     runs = [[[(1, 1), (0, 0)], [(0, 0)], [(0, 0), (1, 1), (2, 1)]], [[(0, 1)], [(0, 0)]]]
     assert majority_guide(runs) == [[[(0, 0), (1, 1)]], [[]]]
-    with pytest.raises(TranslatorError, match="at least one aligner run"):
-        consensus_gold([[]])
 
 
 def test_aer_errors_name_the_line_and_link(tmp_path: Path) -> None:
