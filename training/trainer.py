@@ -95,14 +95,30 @@ def setup_distributed() -> Dist:
     return Dist(dist.get_rank(), world, device)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN computes bf16 on this CPU with AVX-512 or AMX. Without them bf16
+    matrix multiplies take a reference path about 50 times slower than fp32
+    (reports/training_notes.md), so bf16 autocast would slow training down, not speed it up."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """None means full fp32; fp16 needs CUDA (with a gradient scaler)."""
+    """None means full fp32; fp16 needs CUDA (with a gradient scaler). `auto` is bf16
+    on a GPU that has it (else fp16) and on a CPU that computes it fast (else fp32)."""
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16
+        return torch.bfloat16 if cpu_has_fast_bf16() else None
     if precision == "fp16" and device.type != "cuda":
         raise TranslatorError("precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        logger.warning(
+            "precision bf16: this CPU has no AVX-512 or AMX bf16 support, so bf16 autocast runs far "
+            "slower than fp32 here; use precision auto (which picks fp32 on this CPU) or fp32"
+        )
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
@@ -137,6 +153,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self._check_run_dir()
         self.amp_dtype = autocast_dtype(cfg.precision, self.dist.device)
+        logger.info("precision %s: %s on %s", cfg.precision, self.amp_dtype or "fp32", self.dist.device)
         self.tokenizer = self._tokenizer()
         self.train_src, self.train_tgt = self._read(cfg.train_split)
         if cfg.max_train_examples:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from training import trainer
 from training.trainer import autocast_dtype, inverse_sqrt, label_smoothed_loss
 from translator.errors import TranslatorError
 
@@ -12,11 +15,33 @@ from translator.errors import TranslatorError
 def test_autocast_dtype_per_device() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert autocast_dtype("fp32", cpu) is None
-    assert autocast_dtype("bf16", cpu) is torch.bfloat16
-    assert autocast_dtype("auto", cpu) is torch.bfloat16
     assert autocast_dtype("fp16", cuda) is torch.float16
     with pytest.raises(TranslatorError, match="fp16 needs a CUDA device"):
         autocast_dtype("fp16", cpu)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_auto_picks_bf16_only_on_a_cpu_that_computes_it_fast(
+    fast: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(trainer, "cpu_has_fast_bf16", lambda: fast)
+    cpu = torch.device("cpu")
+    assert autocast_dtype("auto", cpu) is (torch.bfloat16 if fast else None)
+    assert not caplog.records
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16  # asked for explicitly: honoured, but warned
+    assert [r.levelname for r in caplog.records] == ([] if fast else ["WARNING"])
+    assert fast or "no AVX-512 or AMX bf16" in caplog.text
+
+
+def test_fast_bf16_probe_agrees_with_the_cpu_flags() -> None:
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if not flags:
+        pytest.skip("no /proc/cpuinfo")
+    words = set(flags.split())
+    if "avx512_bf16" in words or "amx_bf16" in words:
+        assert trainer.cpu_has_fast_bf16()
+    elif "avx512f" not in words:
+        assert not trainer.cpu_has_fast_bf16()
 
 
 def test_inverse_sqrt_schedule() -> None:
