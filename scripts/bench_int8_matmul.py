@@ -115,7 +115,8 @@ def main() -> None:
     md = [
         "# int8 against fp32 matrix multiplies in ONNX Runtime",
         "",
-        f"`python scripts/bench_int8_matmul.py --model {args.model} --rows {args.rows} --threads {args.threads}`",
+        f"`python scripts/bench_int8_matmul.py --model {args.model} --rows {args.rows} --threads {args.threads}"
+        + (f" --out {args.out}`" if args.out else "`"),
         "",
         f"{cpu}; onnxruntime {ort.__version__}; microseconds per call (best of {args.repeats} blocks of "
         f"{args.calls}); ×fp32 = fp32 time / format time (>1 is faster than fp32).",
