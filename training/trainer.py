@@ -97,8 +97,8 @@ def setup_distributed() -> Dist:
 
 def cpu_has_fast_bf16() -> bool:
     """Whether oneDNN computes bf16 on this CPU with AVX-512 or AMX. Without them bf16
-    matrix multiplies take a reference path about 50 times slower than fp32
-    (reports/training_notes.md), so bf16 autocast would slow training down, not speed it up."""
+    matrix multiplies take a slow reference path: a bf16 training step was 16 times slower
+    than fp32 on an AVX2-only CPU (reports/training_notes.md)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
