@@ -27,7 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
 
-from translator.bench import machine_info
+from translator.bench import machine_info, machine_line
 from translator.config import ModelConfig
 
 
@@ -109,8 +109,7 @@ def main() -> None:
                 x = rng.standard_normal((m, k)).astype(np.float32)
                 us = {name: time_session(s, x, args.calls, args.repeats) for name, s in sessions.items()}
                 rows_out.append({"gemm": label, "k": k, "n": n, "rows": m, "us": us})
-    machine = machine_info()
-    cpu = f"{machine['cpu']}, {machine['logical_cores']} logical cores ({', '.join(machine['simd'])})"
+    cpu = machine_line(machine_info())
     names = list(FORMATS)
     md = [
         "# int8 against fp32 matrix multiplies in ONNX Runtime",

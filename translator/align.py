@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -369,8 +369,7 @@ def hard_links(
 ) -> list[Link]:
     """(source word, target word, score) links from a (target words, source words) matrix;
     the target words in `null` (`null_words`) get no target->source link (t2s, threshold)."""
-    if method not in METHODS:
-        raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    _check_methods([method])
     n_tgt, n_src = words.shape
     if n_tgt == 0 or n_src == 0:
         return []
@@ -395,6 +394,12 @@ def hard_links(
 
 
 # --- the API ------------------------------------------------------------------------
+def _check_methods(methods: Iterable[str]) -> None:
+    for method in methods:
+        if method not in METHODS:
+            raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
 def _check_texts(name: str, texts: Sequence[str]) -> None:
     if isinstance(texts, str):
         raise TranslatorError(f"{name} must be a list of strings, not a string")
@@ -457,25 +462,50 @@ def align(
     """
     if guide is not None and (not adapt_steps or targets is None):
         raise TranslatorError("guide links need targets and adapt_steps > 0")
+    _check_methods([method])  # before any adaptation
     if adapt_steps and targets is not None:
         translator = adapted(translator, sources, targets, steps=adapt_steps, guide=guide, tokenized=tokenized)
-        adapt_steps, guide = 0, None  # done: the adapted model's config names a supervised head
+    [result] = align_methods(
+        translator, sources, targets, [(method, threshold)], layer=layer, head=head, renormalize=renormalize,
+        return_raw_attention=return_raw_attention, beam_size=beam_size, max_batch_size=max_batch_size,
+        tokenized=tokenized,
+    )  # fmt: skip
+    return result
+
+
+def align_methods(
+    translator: Translator,
+    sources: Sequence[str],
+    targets: Sequence[str] | None,
+    methods: Sequence[tuple[str, float | None]],
+    *,
+    layer: Layer = None,
+    head: Head = "mean",
+    renormalize: bool = True,
+    return_raw_attention: bool = False,
+    beam_size: int = 5,
+    max_batch_size: int = 32,
+    tokenized: bool = False,
+) -> list[list[Alignment]]:
+    """`align` read with several hard-link methods: the attention is computed once and
+    each (method, threshold; None = DEFAULT_THRESHOLD) gets its list of alignments."""
+    if not methods:
+        raise TranslatorError("align_methods needs at least one (method, threshold)")
+    _check_methods(m for m, _ in methods)
     if tokenized:
         from translator.detokenize import detokenize
 
         _check_texts("sources", sources)
         src_d = [detokenize(x, "en") for x in sources]
         tgt_d = None if targets is None else [detokenize(x, "fr") for x in targets]
-        natural = align(
-            translator, [d.text for d in src_d], None if tgt_d is None else [d.text for d in tgt_d],
-            method=method, layer=layer, head=head, threshold=threshold, renormalize=renormalize,
-            return_raw_attention=return_raw_attention, beam_size=beam_size, max_batch_size=max_batch_size,
+        natural = align_methods(
+            translator, [d.text for d in src_d], None if tgt_d is None else [d.text for d in tgt_d], methods,
+            layer=layer, head=head, renormalize=renormalize, return_raw_attention=return_raw_attention,
+            beam_size=beam_size, max_batch_size=max_batch_size,
         )  # fmt: skip
-        if tgt_d is None:
-            tgt_d = [detokenize(a.target, "fr") for a in natural]  # translations: one word per token already
-        return [_over_tokens(a, s, t) for a, s, t in zip(natural, src_d, tgt_d, strict=True)]
-    if method not in METHODS:
-        raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if tgt_d is None:  # translations: one word per token already
+            tgt_d = [detokenize(a.target, "fr") for a in natural[0]]
+        return [[_over_tokens(a, s, t) for a, s, t in zip(result, src_d, tgt_d, strict=True)] for result in natural]
     _check_texts("sources", sources)
     if targets is not None:
         _check_texts("targets", targets)
@@ -488,7 +518,7 @@ def align(
     resolve_layers(layer, n_layers)  # validate before the expensive part
     select_attention(torch.zeros(n_layers, n_heads, 1, 1), layer, head)
     if not sources:
-        return []
+        return [[] for _ in methods]
     src_ids = _encode(translator, "source", sources)
     tok = translator.tokenizer
     if targets is not None:
@@ -511,25 +541,26 @@ def align(
             tgt_texts.append(best.text)
             src_pieces.append(r.source_tokens)
             tgt_pieces.append(best.target_tokens)
-    out = []
+    out: list[list[Alignment]] = [[] for _ in methods]
     for src, tgt, raw, sp, tp in zip(sources, tgt_texts, raws, src_pieces, tgt_pieces, strict=True):
         sw, tw = src.split(), tgt.split()
         selected = select_attention(raw, layer, head)
         words = merge_subwords(selected, sp, tp, sw, tw, renormalize)
         null = null_words(selected, sp, tp, sw, tw) if translator.config.alignment_null else None
-        out.append(
-            Alignment(
-                source=src,
-                target=tgt,
-                source_words=sw,
-                target_words=tw,
-                source_tokens=list(sp),
-                target_tokens=list(tp),
-                links=hard_links(words, method, threshold, null),
-                attention=words,
-                raw_attention=raw if return_raw_attention else None,
+        for result, (method, threshold) in zip(out, methods, strict=True):
+            result.append(
+                Alignment(
+                    source=src,
+                    target=tgt,
+                    source_words=sw,
+                    target_words=tw,
+                    source_tokens=list(sp),
+                    target_tokens=list(tp),
+                    links=hard_links(words, method, DEFAULT_THRESHOLD if threshold is None else threshold, null),
+                    attention=words,
+                    raw_attention=raw if return_raw_attention else None,
+                )
             )
-        )
     return out
 
 
@@ -613,7 +644,7 @@ def choose_method(
     lowest AER against the consensus of an unsupervised aligner's runs (per pair, one
     or more link sets over the given words, e.g. the eflomal guide of guided
     adaptation; sure = links most runs agree on, possible = links of any run:
-    `translator.aer.consensus_gold`). `options` go to `align` (layer, head, ...)."""
+    `translator.aer.consensus_gold`). `options` go to `align_methods` (layer, head, ...)."""
     from translator.aer import consensus_gold, score
 
     if not candidates:
@@ -621,10 +652,9 @@ def choose_method(
     if len(runs) != len(sources):
         raise TranslatorError(f"got {len(runs)} sets of aligner links for {len(sources)} pairs")
     reference = consensus_gold(runs)
+    results = align_methods(translator, sources, targets, candidates, tokenized=tokenized, **options)
     scored = []
-    for method, threshold in candidates:
-        result = align(translator, sources, targets, method=method, tokenized=tokenized,
-                       threshold=DEFAULT_THRESHOLD if threshold is None else threshold, **options)  # fmt: skip
+    for (method, threshold), result in zip(candidates, results, strict=True):
         hyp = [{(i, j) for i, j, _ in a.links} for a in result]
         scored.append((method, threshold, float(score(reference, hyp)["aer"])))
     method, threshold, best = min(scored, key=lambda c: c[2])  # ties: the earlier candidate

@@ -491,6 +491,11 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def machine_line(machine: dict[str, Any]) -> str:
+    """`machine_info()` as reports name the machine: "AMD EPYC, 2 logical cores (avx2)"."""
+    return f"{machine['cpu']}, {machine['logical_cores']} logical cores ({', '.join(machine['simd'])})"
+
+
 Column = tuple[str, str, int]  # header, key of the row dict, decimals (-1: a string)
 
 
@@ -543,8 +548,8 @@ def markdown(report: dict[str, Any]) -> str:
                for e, rows in report["scaling"].items() for r in rows]  # fmt: skip
     peak = lim["peak_gflops"]
     parts = [
-        f"# translator bench\n\n`{report['command']}`\n\n{m['cpu']}, {m['logical_cores']} logical cores "
-        f"({', '.join(m['simd'])}), load average {m['load_average_at_start']:.2f} at start; {versions}.\n\n"
+        f"# translator bench\n\n`{report['command']}`\n\n{machine_line(m)}, "
+        f"load average {m['load_average_at_start']:.2f} at start; {versions}.\n\n"
         f"{c['sentences']} sentences of {SPLIT}, {c['threads']} threads per engine, medians of {c['repeats']} "
         f"repeat(s); ×{BASELINE}: speed relative to {BASELINE} in the same repeat (>1 is faster).\n",
         _table(SPEED_COLUMNS, speed),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from translator.aer import evaluate_files, read_gold
-from translator.align import Alignment, align
+from translator.align import Alignment, align, align_methods
 from translator.cli import main
 from translator.errors import TranslatorError
 from translator.inference import Translator
@@ -106,6 +107,43 @@ def test_onnx_engine_gives_the_same_links(
             torch.testing.assert_close(y.raw_attention, x.raw_attention, atol=1e-4, rtol=1e-3)
 
 
+def test_align_methods_reads_one_attention_pass_with_every_method(
+    translator: Translator, pairs: tuple[list[str], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import translator.align as align_module
+
+    src, tgt = pairs
+    methods = [("grow-diag-final-and", None), ("threshold", 0.2), ("t2s", None)]
+    separate = {
+        tokenized: [
+            align(translator, src[:6], tgt[:6], method=m, threshold=t or 0.3, tokenized=tokenized) for m, t in methods
+        ]
+        for tokenized in (False, True)
+    }
+    passes = []
+    forced = align_module.forced_attention
+
+    def counted(*args: Any) -> Any:
+        passes.append(args)
+        return forced(*args)
+
+    monkeypatch.setattr(align_module, "forced_attention", counted)
+    for tokenized in (False, True):
+        together = align_methods(translator, src[:6], tgt[:6], methods, tokenized=tokenized)
+        assert len(together) == len(methods)
+        for one, many in zip(separate[tokenized], together, strict=True):
+            for x, y in zip(one, many, strict=True):
+                assert_same_links(y.links, x.links)
+                assert (y.source_words, y.target_words) == (x.source_words, x.target_words)
+    assert len(passes) == 2  # once per call, not once per method
+    translations = align_methods(translator, src[:3], None, methods[:2], beam_size=1)
+    assert [a.target for a in translations[0]] == [a.target for a in translations[1]]
+    with pytest.raises(TranslatorError, match="at least one"):
+        align_methods(translator, src[:1], tgt[:1], [])
+    with pytest.raises(TranslatorError, match="method must be one of"):
+        align_methods(translator, src[:1], tgt[:1], [("t2s", None), ("viterbi", None)])
+
+
 def test_bad_inputs_are_clear_errors(translator: Translator) -> None:
     with pytest.raises(TranslatorError, match="got 2 sources but 1 targets"):
         align(translator, ["red dog", "a cat"], ["dog red"])
@@ -122,6 +160,8 @@ def test_bad_inputs_are_clear_errors(translator: Translator) -> None:
         align(translator, ["red dog"], ["dog red"], layer=5)
     with pytest.raises(TranslatorError, match="method must be one of"):
         align(translator, ["red dog"], ["dog red"], method="viterbi")
+    with pytest.raises(TranslatorError, match="method must be one of"):  # before any adaptation
+        align(translator, ["red dog"], ["dog red"], method="viterbi", adapt_steps=10**6)
     assert align(translator, [], []) == []
 
 
