@@ -46,6 +46,7 @@ Steps, each a function of its own:
    `t2s` or `threshold` link. Which method suits a model can be chosen without gold
    links (`choose_method`): the one that agrees best with an unsupervised aligner's
    runs, e.g. the eflomal guide of guided adaptation (`translator align --method auto`).
+   `align_methods` reads one computation of the attention with several methods.
 
 Links are (source word, target word) 0-based over the whitespace-separated words;
 `Alignment.pharaoh()` writes them as `i-j`, source first.
