@@ -85,13 +85,23 @@ class MultiHeadAttention(nn.Module):
         need_weights: bool = False,
         k_transposed: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """Attend from `query` (B, T, D) to projected keys/values `kv` (see `project_kv`)."""
-        q = self.split_heads(self.q_proj(query))  # (B, nh, T, hs)
+        """Attend from `query` (B, T, D) to projected keys/values `kv` (see `project_kv`).
+
+        `kv` (and `mask`) may have fewer rows than `query`: G sentences whose B = G*r
+        query rows come grouped, r consecutive rows per sentence (beam search's
+        hypotheses). Each sentence's keys/values are then stored once, and its r rows
+        attend to them in one product; with G = B this is ordinary attention.
+        """
+        b, t, _ = query.shape
+        nh, hs = self.n_heads, self.head_dim
         k, v = kv
+        g = v.size(0)
+        q = self.q_proj(query).view(g, -1, t, nh, hs).permute(0, 3, 1, 2, 4).reshape(g, nh, -1, hs)  # (G, nh, r*T, hs)
         p = self.dropout if self.training else 0.0
         out, weights = scaled_dot_product(
             q, k, v, mask, need_weights=need_weights, dropout_p=p, k_transposed=k_transposed
         )
-        b, _, t, _ = out.shape
-        out = out.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)  # (B, T, D)
+        out = out.view(g, nh, -1, t, hs).permute(0, 2, 3, 1, 4).reshape(b, t, nh * hs)  # (B, T, D)
+        if weights is not None:  # (G, nh, r*T, S) -> (B, nh, T, S)
+            weights = weights.view(g, nh, -1, t, weights.size(-1)).transpose(1, 2).reshape(b, nh, t, -1)
         return self.out_proj(out), weights

@@ -122,13 +122,17 @@ def ct2_model(bundle: Path, work: Path, quantization: str | None) -> Path:
 def onnx_bundle(bundle: Path, work: Path, variants: list[str]) -> Path:
     """A bundle with the ONNX `variants`: the bundle itself, or an exported copy in `work`."""
     from translator.bundle import read_manifest
-    from translator.onnx_export import export_bundle
+    from translator.onnx_export import export_bundle, graphs_are_current
     from translator.ort_engine import exported_variants
 
-    if set(variants) <= set(exported_variants(read_manifest(bundle))):
+    def has_variants(path: Path) -> bool:
+        manifest = read_manifest(path)
+        return graphs_are_current(manifest) and set(variants) <= set(exported_variants(manifest))
+
+    if has_variants(bundle):
         return bundle
     copy = work / _cache_name(bundle, "onnx")
-    if copy.is_dir() and set(variants) <= set(exported_variants(read_manifest(copy))):
+    if copy.is_dir() and has_variants(copy):
         logger.info("reusing %s", copy)
         return copy
     logger.info("exporting ONNX %s into a copy of the bundle: %s", ",".join(variants), copy)

@@ -195,8 +195,11 @@ class Transformer(nn.Module):
         """One decoding step for N hypotheses.
 
         tokens (N,) are the previous tokens; `cache[i]` holds layer i's self-attention
-        keys/values (N, nh, t, hs) for the t earlier steps. Returns log-probabilities
-        (N, V), the grown cache, and optionally cross-attention (N, L, nh, S).
+        keys/values (N, nh, t, hs) for the t earlier steps. `cross_kv` and `src_mask`
+        have one row per sentence, G of them, with N = G*r: a sentence's r hypotheses
+        are consecutive rows (see `MultiHeadAttention.forward`). Returns
+        log-probabilities (N, V), the grown cache, and optionally cross-attention
+        (N, L, nh, S).
         """
         h, new_cache, attn = self.step_hidden(tokens, cross_kv, src_mask, cache, need_weights)
         return self.logits(h).float().log_softmax(dim=-1), new_cache, attn

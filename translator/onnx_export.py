@@ -6,7 +6,8 @@ Inside the bundle, one folder per variant:
                                       per decoder layer i, cross_k_i (B, nh, hs, S) / cross_v_i (B, nh, S, hs)
     onnx/<variant>/decoder.onnx       one step: tokens (N,) int64, top_k (1,) int64, beam_index (N,) int64
                                       (row n continues the cache row beam_index[n]: beam search's reorder
-                                      happens here), src_mask, cross_k_i / cross_v_i,
+                                      happens here), src_mask, cross_k_i / cross_v_i with G rows, one per
+                                      sentence, whose N = G*r hypotheses come as r consecutive rows,
                                       past_k_i (M, nh, hs, t) / past_v_i (M, nh, t, hs)
                                       -> top_log_probs (N, top_k) fp32 and top_ids (N, top_k) int64 (each
                                       row's best next tokens, best first), eos_log_probs (N,) fp32,
@@ -56,7 +57,9 @@ logger = logging.getLogger(__name__)
 VARIANTS = ("fp32", "int8", "fp16")
 OPSET = 18
 KEY_LAYOUT = "nh-hs-t"  # keys (N, nh, hs, t); values (N, nh, t, hs). Recorded in the manifest.
-GRAPH_FORMAT = 2  # 2: top-k and cache reorder inside the decoder. Recorded in the manifest.
+# Recorded in the manifest. 2: top-k and cache reorder inside the decoder;
+# 3: src_mask/cross_* hold one row per sentence, shared by its hypotheses.
+GRAPH_FORMAT = 3
 ONNX_DIR = "onnx"
 ENCODER, DECODER = "encoder.onnx", "decoder.onnx"
 
@@ -101,6 +104,12 @@ def state_shape(name: str, n: int, n_heads: int, head_dim: int, length: int) -> 
     """Shape of a cross/past/present tensor: keys (n, nh, hs, length), values (n, nh, length, hs)."""
     is_key = name.split("_")[-2] == "k"
     return (n, n_heads, head_dim, length) if is_key else (n, n_heads, length, head_dim)
+
+
+def graphs_are_current(manifest: dict[str, Any]) -> bool:
+    """Were the bundle's graphs exported in the layout and format this version reads?"""
+    info = manifest.get("onnx", {})
+    return bool(info.get("key_layout") == KEY_LAYOUT and info.get("graph_format") == GRAPH_FORMAT)
 
 
 def graph_path(model_dir: Path, variant: str, graph: str) -> Path:
@@ -174,12 +183,14 @@ def _quiet() -> Iterator[None]:
 
 
 def _example_inputs(cfg: ModelConfig) -> tuple[Tensor, Tensor]:
-    """A padded source batch of 3 and 3 previous tokens: no traced dynamic size is 0 or 1."""
+    """A padded source batch of 3 and 6 previous tokens (2 hypotheses per sentence):
+    no traced dynamic size is 0 or 1, and the decoder is traced with fewer
+    sentences than hypotheses."""
     first = max(cfg.pad_id, cfg.unk_id, cfg.bos_id, cfg.eos_id) + 1
     a, b, c = (min(first + i, cfg.vocab_size - 1) for i in range(3))
     eos, pad = cfg.eos_id, cfg.pad_id
     src = torch.tensor([[a, b, c, a, eos], [a, b, eos, pad, pad], [a, b, c, eos, pad]])
-    return src, torch.tensor([a, b, c])
+    return src, torch.tensor([a, b, c, c, a, b])
 
 
 def _export_traced(model: Transformer, out_dir: Path) -> None:
@@ -195,7 +206,7 @@ def _export_traced(model: Transformer, out_dir: Path) -> None:
         ckv = model.cross_kv(memory, k_transposed=True)
         cross = tuple(t for kv in ckv for t in kv)
         # a cache of 2 earlier steps, so that no traced size is 0 or 1
-        cache = model.empty_cache(3, k_transposed=True)
+        cache = model.empty_cache(len(tokens), k_transposed=True)
         for _ in range(2):
             _, cache, _ = model.step_hidden(tokens, ckv, mask, cache, k_transposed=True)
     past = tuple(t for kv in cache for t in kv)
@@ -221,8 +232,8 @@ def _export_traced(model: Transformer, out_dir: Path) -> None:
             output_names=_traced_decoder_outputs(layers),
             dynamic_shapes=(
                 {0: n},
-                {0: n, 3: src_len},
-                tuple({0: n, key_axis[name.split("_")[1]]: src_len} for name in cross_names(layers)),
+                {0: batch, 3: src_len},
+                tuple({0: batch, key_axis[name.split("_")[1]]: src_len} for name in cross_names(layers)),
                 tuple({0: n, key_axis[name.split("_")[1]]: past_len} for name in past_names(layers)),
             ),
             opset_version=OPSET,
@@ -347,7 +358,10 @@ def _check_graphs(out_dir: Path, variant: str) -> None:
 
 def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> float:
     """Largest |log-prob difference| between the fp32 graphs and PyTorch over a few steps
-    (all V log-probabilities: the graph's top k with k = V, scattered back by id)."""
+    (all V log-probabilities: the graph's top k with k = V, scattered back by id).
+    The graph gets 2 sentences with 2 hypotheses each; PyTorch gets one copy of the
+    source-side tensors per hypothesis, so the graph's grouped cross-attention is
+    checked against plain attention."""
     import onnxruntime as ort
 
     cfg = model.cfg
@@ -359,20 +373,21 @@ def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> 
     enc = ort.InferenceSession(str(fp32_dir / ENCODER), opts, providers=["CPUExecutionProvider"])
     dec = ort.InferenceSession(str(fp32_dir / DECODER), opts, providers=["CPUExecutionProvider"])
     src, tokens = _example_inputs(cfg)
-    src = src[:2]
-    tokens = tokens[:2]
+    src, rows = src[:2], 4
+    tokens = tokens[:rows]
     enc_out = dict(zip(encoder_outputs(layers), enc.run(None, {"src": src.numpy()}), strict=True))
     nh, hs = cfg.n_heads, cfg.d_model // cfg.n_heads
-    past = {name: np.zeros(state_shape(name, 2, nh, hs, 0), np.float32) for name in past_names(layers)}
+    past = {name: np.zeros(state_shape(name, rows, nh, hs, 0), np.float32) for name in past_names(layers)}
     worst = 0.0
     with torch.no_grad():
-        memory, mask = model.encode(src)
+        memory, mask = model.encode(src.repeat_interleave(2, dim=0))
         ckv = model.cross_kv(memory)
-        cache = model.empty_cache(2)
-        tok = torch.full((2,), cfg.bos_id)
+        cache = model.empty_cache(rows)
+        tok = torch.full((rows,), cfg.bos_id)
         for _ in range(steps):
             logp, cache, _ = model.decode_step(tok, ckv, mask, cache)
-            feeds = {"tokens": tok.numpy(), "top_k": np.array([cfg.vocab_size]), "beam_index": np.arange(2), **enc_out}
+            feeds = {"tokens": tok.numpy(), "top_k": np.array([cfg.vocab_size]), "beam_index": np.arange(rows)}
+            feeds |= enc_out
             feeds |= past
             names = decoder_outputs(layers, False)
             out = dict(zip(names, dec.run(names, feeds), strict=True))

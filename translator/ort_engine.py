@@ -33,6 +33,7 @@ from translator.errors import TranslatorError
 from translator.onnx_export import (
     DECODER,
     ENCODER,
+    GRAPH_FORMAT,
     KEY_LAYOUT,
     OPSET,
     TOP_OUTPUTS,
@@ -45,7 +46,7 @@ from translator.onnx_export import (
     present_names,
     state_shape,
 )
-from translator.search import StepOutput
+from translator.search import StepOutput, group_index, sentence_groups
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def choose_providers(device: str) -> list[str]:
 @dataclasses.dataclass
 class OrtState:
     feeds: dict[str, Any]  # src_mask, cross_*, past_*: numpy arrays, or OrtValues with IO binding
-    sources: np.ndarray  # (N,) the source sentence of each row: source-side tensors follow it
+    sources: np.ndarray  # (N,) the source sentence of each row
+    groups: np.ndarray  # (G,) the sentence of each row of src_mask/cross_* (`sentence_groups`)
     order: np.ndarray | None = None  # (N,) the past_* row each row continues (the decoder gathers); None: same
 
 
@@ -193,11 +195,12 @@ class OrtEngine:
             if name not in files:
                 raise TranslatorError(f"bundle {self.model_dir}: {name} is not listed in the manifest")
         verify(self.model_dir, {"files": {n: files[n] for n in map(rel, (ENCODER, DECODER))}})
-        layout = manifest.get("onnx", {}).get("key_layout")
-        if layout != KEY_LAYOUT:
+        onnx_info = manifest.get("onnx", {})
+        layout, fmt = onnx_info.get("key_layout", "nh-t-hs"), onnx_info.get("graph_format", 1)
+        if (layout, fmt) != (KEY_LAYOUT, GRAPH_FORMAT):
             raise TranslatorError(
                 f"bundle {self.model_dir}: its ONNX graphs were exported by an older version "
-                f"(key layout {layout or 'nh-t-hs'}, this version needs {KEY_LAYOUT}); "
+                f"(key layout {layout}, graph format {fmt}; this version needs {KEY_LAYOUT}, {GRAPH_FORMAT}); "
                 f"run `translator export --model {self.model_dir}` again"
             )
         cfg = ModelConfig.load(self.model_dir / CONFIG)
@@ -243,7 +246,7 @@ class OrtEngine:
         for name in past_names(self.layers):
             empty: np.ndarray = np.zeros(state_shape(name, n, self.n_heads, self.head_dim, 0), self.kv_dtype)
             feeds[name] = ort.OrtValue.ortvalue_from_numpy(empty, self.device_type, 0) if self.io_binding else empty
-        return OrtState(feeds, np.arange(n))
+        return OrtState(feeds, np.arange(n), np.arange(n))
 
     def decode_step(
         self, state: OrtState, tokens: Tensor, top_k: int, need_attention: bool
@@ -271,32 +274,35 @@ class OrtEngine:
             eos_log_probs=torch.from_numpy(np.asarray(out["eos_log_probs"], np.float32)),
             attention=None if attn is None else torch.from_numpy(np.asarray(attn, np.float32)),
         )
-        return step, OrtState(feeds, state.sources)
+        return step, OrtState(feeds, state.sources, state.groups)
 
     def reorder(self, state: OrtState, index: Tensor) -> OrtState:
         """Keep rows `index`. The self-attention cache is not copied here: the next
         decoder step gathers it (its `beam_index` input). Source-side tensors (mask,
-        cross K/V) are gathered only when the rows' sources change: beam steps that
-        shuffle the hypotheses of the same sentences leave them as they are."""
+        cross K/V) hold one row per group of rows (`sentence_groups`) and are gathered
+        only when the groups change: expanding sentences into beams, and beam steps
+        that shuffle the hypotheses of the same sentences, leave them as they are."""
         idx = index.detach().cpu().numpy().astype(np.int64, copy=False)
         sources = state.sources[idx]
+        groups = sentence_groups(sources)
         order = idx if state.order is None else state.order[idx]
-        if np.array_equal(sources, state.sources):
-            return OrtState(state.feeds, sources, order)
+        if np.array_equal(groups, state.groups):
+            return OrtState(state.feeds, sources, groups, order)
+        gidx = group_index(state.groups, groups)
         names = [n for n in state.feeds if not n.startswith("past_")]
         feeds = dict(state.feeds)
         if self.io_binding:
             out = self._run_bound(
                 self._gather_session(tuple(names)),
-                {"index": idx},
+                {"index": gidx},
                 {n: state.feeds[n] for n in names},
                 [f"{n}_out" for n in names],
                 host=(),
             )
             feeds.update({n: out[f"{n}_out"] for n in names})
         else:
-            feeds.update({n: state.feeds[n][idx] for n in names})
-        return OrtState(feeds, sources, order)
+            feeds.update({n: state.feeds[n][gidx] for n in names})
+        return OrtState(feeds, sources, groups, order)
 
     # --- IO binding (CUDA) -------------------------------------------------------
     def _run_bound(

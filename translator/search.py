@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -43,6 +44,28 @@ class StepModel(Protocol):
 
     def reorder(self, state: Any, index: Tensor) -> Any:
         """Keep rows `index` (N',) of the state, in that order."""
+
+
+def sentence_groups(sources: np.ndarray) -> np.ndarray:
+    """The sentence of each group of rows, for engines that keep source-side tensors
+    (cross-attention keys/values, source mask) once per sentence.
+
+    `sources` (N,) is the sentence of each row. When the rows come in runs of r
+    consecutive rows of one sentence (beam search's hypotheses), there are N/r
+    groups; otherwise each row is a group of its own.
+    """
+    n = len(sources)
+    changes = np.flatnonzero(sources[1:] != sources[:-1])
+    r = int(changes[0]) + 1 if changes.size else max(n, 1)
+    if r > 1 and n % r == 0 and bool((sources.reshape(-1, r) == sources[::r, None]).all()):
+        return sources[::r]
+    return sources
+
+
+def group_index(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """For each group of `new` (sentence ids), a row of `old` that holds its sentence."""
+    row = {int(s): i for i, s in reversed(list(enumerate(old)))}
+    return np.array([row[int(s)] for s in new], np.int64)
 
 
 @dataclasses.dataclass
@@ -121,26 +144,27 @@ def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> li
 def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
     n, k = len(sources), cfg.beam_size
     max_len = torch.tensor([cfg.max_target_length(len(s) - 1) for s in sources])
-    state = model.reorder(model.encode(sources), torch.arange(n).repeat_interleave(k))
-    active = torch.arange(n)  # original sentence index of each active group of k rows
-    scores = torch.full((n, k), float("-inf"))
-    scores[:, 0] = 0.0
-    tokens = torch.full((n * k,), model.bos_id, dtype=torch.long)
-    history = torch.zeros((n * k, 0), dtype=torch.long)
+    # The first step runs on one row per sentence (all k beams would start alike);
+    # its reorder then expands each sentence into k rows.
+    state = model.encode(sources)
+    active = torch.arange(n)  # original sentence index of each active group of rows
+    scores = torch.zeros((n, 1))  # (groups, rows per group): 1 at the first step, then k
+    tokens = torch.full((n,), model.bos_id, dtype=torch.long)
+    history = torch.zeros((n, 0), dtype=torch.long)
     attn_hist: Tensor | None = None
     finished: list[list[Hypothesis]] = [[] for _ in range(n)]
     step = 0
     while active.numel():
-        m = active.numel()
+        m, beams = scores.shape
         step_out, state = model.decode_step(state, tokens, 2 * k, cfg.return_attention)
         attn = step_out.attention
-        at_limit = (max_len[active] <= step).repeat_interleave(k)
-        row_lp, row_tok = _candidates(step_out, at_limit, model.eos_id)  # (m*k, width)
+        at_limit = (max_len[active] <= step).repeat_interleave(beams)
+        row_lp, row_tok = _candidates(step_out, at_limit, model.eos_id)  # (m*beams, width)
         width = row_lp.size(1)
-        cand = (scores.view(m * k, 1) + row_lp).view(m, k * width)
-        top_scores, top_pos = cand.topk(2 * k, dim=1)  # (m, 2k)
+        cand = (scores.view(m * beams, 1) + row_lp).view(m, beams * width)
+        top_scores, top_pos = cand.topk(min(2 * k, cand.size(1)), dim=1)  # (m, 2k)
         top_beam = torch.div(top_pos, width, rounding_mode="floor")
-        top_tok = row_tok.view(m, k * width).gather(1, top_pos)
+        top_tok = row_tok.view(m, beams * width).gather(1, top_pos)
         is_eos = top_tok == model.eos_id
         if attn is not None:
             a = attn.unsqueeze(1).float()
@@ -151,7 +175,7 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
         eos_first_k &= top_scores > float("-inf")
         for g, j in eos_first_k.nonzero().tolist():
             sent = int(active[g])
-            row = g * k + int(top_beam[g, j])
+            row = g * beams + int(top_beam[g, j])
             lp = float(top_scores[g, j])
             finished[sent].append(
                 Hypothesis(
@@ -163,15 +187,15 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
             )
         # Continue with the best k candidates that are not EOS.
         cont = top_scores.masked_fill(is_eos, float("-inf"))
-        sel_scores, sel = cont.topk(k, dim=1)  # (m, k)
+        sel_scores, sel = cont.topk(min(k, cont.size(1)), dim=1)  # (m, k)
         sel_beam = top_beam.gather(1, sel)
         sel_tok = top_tok.gather(1, sel)
-        rows = (torch.arange(m).unsqueeze(1) * k + sel_beam).flatten()
+        rows = (torch.arange(m).unsqueeze(1) * beams + sel_beam).flatten()
         group_done = torch.tensor([len(finished[int(s)]) >= k for s in active]) | (max_len[active] <= step)
         keep_groups = (~group_done).nonzero().flatten()
         if keep_groups.numel() == 0:
             break
-        keep_rows = rows.view(m, k)[keep_groups].flatten()
+        keep_rows = rows.view(m, -1)[keep_groups].flatten()
         scores = sel_scores[keep_groups]
         tokens = sel_tok[keep_groups].flatten()
         history = torch.cat([history[keep_rows], tokens.unsqueeze(1)], dim=1)

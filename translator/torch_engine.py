@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from translator.model import KV, Transformer
-from translator.search import StepOutput
+from translator.search import StepOutput, group_index, sentence_groups
 
 
 @dataclasses.dataclass
 class TorchState:
-    cross_kv: list[KV]  # per layer (N, nh, S, hs)
-    src_mask: Tensor  # (N, 1, 1, S)
+    cross_kv: list[KV]  # per layer (G, nh, S, hs): one row per group of rows
+    src_mask: Tensor  # (G, 1, 1, S)
     cache: list[KV]  # per layer (N, nh, t, hs)
-    sources: Tensor  # (N,) the source sentence of each row: source-side tensors follow it
+    sources: np.ndarray  # (N,) the source sentence of each row
+    groups: np.ndarray  # (G,) the sentence of each row of cross_kv/src_mask (`sentence_groups`)
 
 
 def pad_batch(sources: list[list[int]], pad_id: int) -> Tensor:
@@ -42,7 +44,8 @@ class TorchEngine:
         src = pad_batch(sources, self.model.cfg.pad_id).to(self.device)
         memory, mask = self.model.encode(src)
         cache = self.model.empty_cache(len(sources), self.device)
-        return TorchState(self.model.cross_kv(memory), mask, cache, torch.arange(len(sources)))
+        rows = np.arange(len(sources))
+        return TorchState(self.model.cross_kv(memory), mask, cache, rows, rows)
 
     @torch.inference_mode()
     def decode_step(
@@ -53,17 +56,19 @@ class TorchEngine:
         )
         values, ids = logp.topk(min(top_k, logp.size(-1)), dim=-1)
         out = StepOutput(values.cpu(), ids.cpu(), logp[:, self.eos_id].cpu(), None if attn is None else attn.cpu())
-        return out, TorchState(state.cross_kv, state.src_mask, cache, state.sources)
+        return out, TorchState(state.cross_kv, state.src_mask, cache, state.sources, state.groups)
 
     @torch.inference_mode()
     def reorder(self, state: TorchState, index: Tensor) -> TorchState:
-        """Gather rows; source-side tensors only when the rows' sources change (see `OrtEngine.reorder`)."""
-        idx = index.to(self.device)
-        sources = state.sources[index]
+        """Gather rows; source-side tensors only when the groups change (see `OrtEngine.reorder`)."""
+        sources = state.sources[index.cpu().numpy()]
+        groups = sentence_groups(sources)
 
-        def pick(kvs: list[KV]) -> list[KV]:
+        def pick(kvs: list[KV], idx: Tensor) -> list[KV]:
             return [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kvs]
 
-        if torch.equal(sources, state.sources):
-            return TorchState(state.cross_kv, state.src_mask, pick(state.cache), sources)
-        return TorchState(pick(state.cross_kv), state.src_mask.index_select(0, idx), pick(state.cache), sources)
+        cache = pick(state.cache, index.to(self.device))
+        if np.array_equal(groups, state.groups):
+            return TorchState(state.cross_kv, state.src_mask, cache, sources, groups)
+        gidx = torch.from_numpy(group_index(state.groups, groups)).to(self.device)
+        return TorchState(pick(state.cross_kv, gidx), state.src_mask.index_select(0, gidx), cache, sources, groups)

@@ -182,24 +182,33 @@ def test_graphs_of_an_older_export_are_refused(onnx_bundle: Path, tmp_path: Path
     old = tmp_path / "old"
     shutil.copytree(onnx_bundle, old)
     manifest = json.loads((old / "manifest.json").read_text())
-    del manifest["onnx"]["key_layout"]
-    (old / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(TranslatorError, match=r"exported by an older version.*translator export --model"):
-        ort(old)
+    for older in ({"key_layout": None}, {"graph_format": 2}):
+        onnx_info = {k: v for k, v in manifest["onnx"].items() if k not in older}
+        onnx_info |= {k: v for k, v in older.items() if v is not None}
+        (old / "manifest.json").write_text(json.dumps({**manifest, "onnx": onnx_info}))
+        with pytest.raises(TranslatorError, match=r"exported by an older version.*translator export --model"):
+            ort(old)
 
 
 def test_reorder_moves_source_tensors_only_when_sources_change(onnx_bundle: Path, sources: list[list[int]]) -> None:
     engine = ort(onnx_bundle)
-    state = engine.reorder(engine.encode(sources[:3]), torch.tensor([0, 0, 1, 1, 2, 2]))  # 2 beams each
+    encoded = engine.encode(sources[:3])
+    state = engine.reorder(encoded, torch.tensor([0, 0, 1, 1, 2, 2]))  # 2 beams each
+    assert state.feeds["cross_k_0"] is encoded.feeds["cross_k_0"], "one row per sentence, shared by its beams"
     _, state = engine.decode_step(state, torch.full((6,), engine.bos_id), 4, False)
     shuffled = engine.reorder(state, torch.tensor([1, 0, 2, 2, 5, 4]))  # beams move within their sentence
     assert shuffled.feeds["cross_k_0"] is state.feeds["cross_k_0"]
     assert shuffled.feeds["past_k_0"] is state.feeds["past_k_0"], "the next decoder step gathers the cache"
     assert shuffled.order is not None and list(shuffled.order) == [1, 0, 2, 2, 5, 4]
     dropped = engine.reorder(state, torch.tensor([0, 1, 4, 5]))  # sentence 1 finished
-    assert dropped.feeds["cross_k_0"].shape[0] == 4
-    assert np.array_equal(dropped.feeds["cross_k_0"][2], state.feeds["cross_k_0"][4])
-    assert list(dropped.sources) == [0, 0, 2, 2]
+    assert dropped.feeds["cross_k_0"].shape[0] == 2
+    assert np.array_equal(dropped.feeds["cross_k_0"][1], state.feeds["cross_k_0"][2])
+    assert list(dropped.sources) == [0, 0, 2, 2] and list(dropped.groups) == [0, 2]
+    uneven = engine.reorder(state, torch.tensor([0, 1, 2]))  # 2 rows of sentence 0, 1 of sentence 1
+    assert list(uneven.groups) == [0, 0, 1] and uneven.feeds["cross_k_0"].shape[0] == 3
+    step, _ = engine.decode_step(uneven, torch.full((3,), engine.bos_id), 4, False)
+    full, _ = engine.decode_step(state, torch.full((6,), engine.bos_id), 4, False)
+    np.testing.assert_allclose(step.log_probs.numpy(), full.log_probs[:3].numpy(), atol=1e-5)
 
 
 def test_export_errors(tiny_bundle: Path, tmp_path: Path) -> None:

@@ -90,3 +90,24 @@ def test_dropout_is_off_in_eval_and_scales_in_train() -> None:
     y = d.train()(x)
     assert abs(float((y == 0).float().mean()) - 0.25) < 0.03
     assert abs(float(y.mean()) - 1.0) < 0.05
+
+
+def test_hypotheses_of_a_sentence_share_its_cross_keys_and_values() -> None:
+    """Cross K/V and mask stored once per sentence (rows grouped r per sentence) give
+    what one copy per hypothesis gives: outputs, cache and attention weights."""
+    m = model()
+    src = torch.tensor([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0]])
+    memory, mask = m.encode(src)
+    tokens = torch.tensor([[2, 2, 2, 2, 2, 2], [11, 12, 13, 14, 15, 16], [17, 18, 19, 20, 21, 22]])  # 3 beams
+    shared, per_row = m.cross_kv(memory), m.cross_kv(memory.repeat_interleave(3, dim=0))
+    cache_s, cache_r = m.empty_cache(6), m.empty_cache(6)
+    for step in tokens:
+        logp_s, cache_s, a_s = m.decode_step(step, shared, mask, cache_s, need_weights=True)
+        logp_r, cache_r, a_r = m.decode_step(step, per_row, mask.repeat_interleave(3, dim=0), cache_r, True)
+        torch.testing.assert_close(logp_s, logp_r, atol=1e-5, rtol=1e-5)
+        assert a_s is not None and a_r is not None and a_s.shape == (6, CFG.decoder_layers, CFG.n_heads, 5)
+        torch.testing.assert_close(a_s, a_r, atol=1e-6, rtol=1e-5)
+        assert torch.all(a_s[3:, :, :, 3:] == 0), "the second sentence's padding gets no weight"
+    for (ks, vs), (kr, vr) in zip(cache_s, cache_r, strict=True):
+        torch.testing.assert_close(ks, kr, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(vs, vr, atol=1e-5, rtol=1e-5)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor
 
 from translator.config import DecodeConfig
 from translator.errors import TranslatorError
-from translator.search import StepOutput, search
+from translator.search import StepOutput, group_index, search, sentence_groups
 
 BOS, EOS, A, B, C = 2, 3, 4, 5, 6
 V = 7
@@ -38,12 +39,14 @@ class FakeStep:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.rows: list[int] = []  # rows fed at each step
 
     def encode(self, sources: list[list[int]]) -> Any:
         return {"prefix": [() for _ in sources], "src": [tuple(s) for s in sources]}
 
     def decode_step(self, state: Any, tokens: Tensor, k: int, need_attention: bool) -> tuple[StepOutput, Any]:
         self.calls += 1
+        self.rows.append(len(tokens))
         prefixes = []
         for p, t in zip(state["prefix"], tokens.tolist(), strict=True):
             prefixes.append(p if t == BOS else (*p, t))
@@ -80,6 +83,12 @@ def test_beam_finds_the_better_sequence_and_nbest_is_sorted() -> None:
     scores = [h.score for h in hyps]
     assert scores == sorted(scores, reverse=True)
     assert len({tuple(h.tokens) for h in hyps}) == 3
+
+
+def test_beam_expands_a_sentence_into_its_beams_after_the_first_step() -> None:
+    step = FakeStep()
+    search(step, [[10, EOS], [11, EOS]], DecodeConfig(beam_size=3))
+    assert step.rows[:2] == [2, 6], "the first step sees one row per sentence, later steps k per sentence"
 
 
 def test_length_penalty_divides_by_length() -> None:
@@ -128,3 +137,24 @@ def test_finished_sentences_leave_the_batch() -> None:
 def test_bad_decode_config_is_a_clear_error(bad: dict[str, int]) -> None:
     with pytest.raises(TranslatorError):
         DecodeConfig(**bad).validate()
+
+
+@pytest.mark.parametrize(
+    ("rows", "groups"),
+    [
+        ([0, 0, 1, 1, 2, 2], [0, 1, 2]),  # 2 beams per sentence
+        ([4, 4, 4, 7, 7, 7], [4, 7]),
+        ([0, 1, 2], [0, 1, 2]),  # one row per sentence
+        ([0, 0, 1], [0, 0, 1]),  # unequal runs: a group per row
+        ([1, 0, 0, 1], [1, 0, 0, 1]),
+        ([3, 3], [3]),
+        ([], []),
+    ],
+)
+def test_sentence_groups(rows: list[int], groups: list[int]) -> None:
+    assert sentence_groups(np.array(rows, np.int64)).tolist() == groups
+
+
+def test_group_index_finds_each_sentence_among_the_old_groups() -> None:
+    assert group_index(np.array([5, 6, 7]), np.array([7, 5])).tolist() == [2, 0]
+    assert group_index(np.array([5, 5, 6]), np.array([6, 5, 5])).tolist() == [2, 0, 0]
