@@ -284,9 +284,10 @@ class OrtEngine:
         that shuffle the hypotheses of the same sentences, leave them as they are."""
         idx = index.detach().cpu().numpy().astype(np.int64, copy=False)
         sources = state.sources[idx]
-        groups = sentence_groups(sources)
+        same = np.array_equal(sources, state.sources)  # most beam steps: hypotheses move within their sentence
+        groups = state.groups if same else sentence_groups(sources)
         order = idx if state.order is None else state.order[idx]
-        if np.array_equal(groups, state.groups):
+        if same or np.array_equal(groups, state.groups):
             return OrtState(state.feeds, sources, groups, order)
         gidx = group_index(state.groups, groups)
         names = [n for n in state.feeds if not n.startswith("past_")]

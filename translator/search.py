@@ -89,41 +89,52 @@ def _length_norm(log_prob: float, length: int, alpha: float) -> float:
     return log_prob / (length**alpha) if alpha else log_prob
 
 
-def _candidates(out: StepOutput, at_limit: Tensor, eos: int) -> tuple[Tensor, Tensor]:
+def _candidates(out: StepOutput, at_limit: np.ndarray, eos: int) -> tuple[np.ndarray, np.ndarray]:
     """(log-probs, ids) of each row's candidates; a row that reached its length
     limit has EOS as its only candidate (kept finite so that it is always chosen)."""
-    logp, ids = out.log_probs, out.ids
-    if bool(at_limit.any()):
-        logp, ids = logp.clone(), ids.clone()
-        logp[at_limit] = float("-inf")
-        logp[at_limit, 0] = out.eos_log_probs[at_limit].clamp(min=-1e4)
+    logp, ids = out.log_probs.numpy(), out.ids.numpy()
+    if at_limit.any():
+        logp, ids = logp.copy(), ids.copy()
+        logp[at_limit] = -np.inf
+        logp[at_limit, 0] = np.maximum(out.eos_log_probs.numpy()[at_limit], -1e4)
         ids[at_limit, 0] = eos
     return logp, ids
 
 
+def _best(x: np.ndarray, n: int) -> np.ndarray:
+    """Column indices of the n largest values of each row, best first (ties: lower index first)."""
+    return np.argsort(-x, axis=1, kind="stable")[:, :n]
+
+
+def _rows(index: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(index, np.int64))
+
+
+# The search's bookkeeping is numpy on a handful of rows: cheaper per operation than torch,
+# which matters at batch 1, where a step's graph runs in about a millisecond.
 def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[Hypothesis]:
     n = len(sources)
-    max_len = torch.tensor([cfg.max_target_length(len(s) - 1) for s in sources])
+    max_len = np.array([cfg.max_target_length(len(s) - 1) for s in sources])
     state = model.encode(sources)
-    alive = torch.arange(n)
-    tokens = torch.full((n,), model.bos_id, dtype=torch.long)
-    history = torch.zeros((n, 0), dtype=torch.long)
-    total = torch.zeros(n)
+    alive = np.arange(n)
+    tokens = np.full(n, model.bos_id, np.int64)
+    history = np.zeros((n, 0), np.int64)
+    total = np.zeros(n, np.float32)
     attn_hist: Tensor | None = None
     results: list[Hypothesis | None] = [None] * n
     step = 0
-    while alive.numel():
-        step_out, state = model.decode_step(state, tokens, 1, cfg.return_attention)
+    while alive.size:
+        step_out, state = model.decode_step(state, _rows(tokens), 1, cfg.return_attention)
         attn = step_out.attention
         logp, ids = _candidates(step_out, max_len[alive] <= step, model.eos_id)
-        best_lp, tokens = logp[:, 0], ids[:, 0]
+        best_lp, tokens = logp[:, 0], ids[:, 0].copy()
         total = total + best_lp
-        history = torch.cat([history, tokens.unsqueeze(1)], dim=1)
+        history = np.concatenate([history, tokens[:, None]], axis=1)
         if attn is not None:
             a = attn.unsqueeze(1).float()
             attn_hist = a if attn_hist is None else torch.cat([attn_hist, a], dim=1)
         done = tokens == model.eos_id
-        for row in done.nonzero().flatten().tolist():
+        for row in np.flatnonzero(done).tolist():
             lp = float(total[row])
             results[int(alive[row])] = Hypothesis(
                 tokens=history[row, :-1].tolist(),
@@ -131,51 +142,51 @@ def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> li
                 log_prob=lp,
                 attention=None if attn_hist is None else attn_hist[row],
             )
-        if bool(done.any()):
-            keep = (~done).nonzero().flatten()
+        if done.any():
+            keep = np.flatnonzero(~done)
             alive, tokens, history, total = alive[keep], tokens[keep], history[keep], total[keep]
-            attn_hist = None if attn_hist is None else attn_hist[keep]
-            if keep.numel():
-                state = model.reorder(state, keep)
+            attn_hist = None if attn_hist is None else attn_hist[_rows(keep)]
+            if keep.size:
+                state = model.reorder(state, _rows(keep))
         step += 1
     return [r for r in results if r is not None]
 
 
 def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
     n, k = len(sources), cfg.beam_size
-    max_len = torch.tensor([cfg.max_target_length(len(s) - 1) for s in sources])
+    max_len = np.array([cfg.max_target_length(len(s) - 1) for s in sources])
     # The first step runs on one row per sentence (all k beams would start alike);
     # its reorder then expands each sentence into k rows.
     state = model.encode(sources)
-    active = torch.arange(n)  # original sentence index of each active group of rows
-    scores = torch.zeros((n, 1))  # (groups, rows per group): 1 at the first step, then k
-    tokens = torch.full((n,), model.bos_id, dtype=torch.long)
-    history = torch.zeros((n, 0), dtype=torch.long)
+    active = np.arange(n)  # original sentence index of each active group of rows
+    scores = np.zeros((n, 1), np.float32)  # (groups, rows per group): 1 at the first step, then k
+    tokens = np.full(n, model.bos_id, np.int64)
+    history = np.zeros((n, 0), np.int64)
     attn_hist: Tensor | None = None
     finished: list[list[Hypothesis]] = [[] for _ in range(n)]
     step = 0
-    while active.numel():
+    while active.size:
         m, beams = scores.shape
-        step_out, state = model.decode_step(state, tokens, 2 * k, cfg.return_attention)
+        step_out, state = model.decode_step(state, _rows(tokens), 2 * k, cfg.return_attention)
         attn = step_out.attention
-        at_limit = (max_len[active] <= step).repeat_interleave(beams)
+        at_limit = np.repeat(max_len[active] <= step, beams)
         row_lp, row_tok = _candidates(step_out, at_limit, model.eos_id)  # (m*beams, width)
-        width = row_lp.size(1)
-        cand = (scores.view(m * beams, 1) + row_lp).view(m, beams * width)
-        top_scores, top_pos = cand.topk(min(2 * k, cand.size(1)), dim=1)  # (m, 2k)
-        top_beam = torch.div(top_pos, width, rounding_mode="floor")
-        top_tok = row_tok.view(m, beams * width).gather(1, top_pos)
+        width = row_lp.shape[1]
+        cand = (scores.reshape(m * beams, 1) + row_lp).reshape(m, beams * width)
+        group = np.arange(m)[:, None]
+        top_pos = _best(cand, 2 * k)  # (m, 2k)
+        top_scores = cand[group, top_pos]
+        top_beam = top_pos // width
+        top_tok = row_tok.reshape(m, beams * width)[group, top_pos]
         is_eos = top_tok == model.eos_id
         if attn is not None:
             a = attn.unsqueeze(1).float()
             attn_hist = a if attn_hist is None else torch.cat([attn_hist, a], dim=1)
         # EOS among the first k candidates finishes a hypothesis.
-        eos_first_k = is_eos.clone()
-        eos_first_k[:, k:] = False
-        eos_first_k &= top_scores > float("-inf")
-        for g, j in eos_first_k.nonzero().tolist():
+        eos_first_k = is_eos[:, :k] & (top_scores[:, :k] > -np.inf)
+        for g, j in zip(*np.nonzero(eos_first_k), strict=True):
             sent = int(active[g])
-            row = g * beams + int(top_beam[g, j])
+            row = int(g) * beams + int(top_beam[g, j])
             lp = float(top_scores[g, j])
             finished[sent].append(
                 Hypothesis(
@@ -186,22 +197,21 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
                 )
             )
         # Continue with the best k candidates that are not EOS.
-        cont = top_scores.masked_fill(is_eos, float("-inf"))
-        sel_scores, sel = cont.topk(min(k, cont.size(1)), dim=1)  # (m, k)
-        sel_beam = top_beam.gather(1, sel)
-        sel_tok = top_tok.gather(1, sel)
-        rows = (torch.arange(m).unsqueeze(1) * beams + sel_beam).flatten()
-        group_done = torch.tensor([len(finished[int(s)]) >= k for s in active]) | (max_len[active] <= step)
-        keep_groups = (~group_done).nonzero().flatten()
-        if keep_groups.numel() == 0:
+        cont = np.where(is_eos, np.float32(-np.inf), top_scores)
+        sel = _best(cont, k)  # (m, k)
+        sel_scores, sel_beam, sel_tok = cont[group, sel], top_beam[group, sel], top_tok[group, sel]
+        rows = group * beams + sel_beam
+        group_done = np.array([len(finished[s]) >= k for s in active.tolist()]) | (max_len[active] <= step)
+        keep_groups = np.flatnonzero(~group_done)
+        if keep_groups.size == 0:
             break
-        keep_rows = rows.view(m, -1)[keep_groups].flatten()
+        keep_rows = rows[keep_groups].reshape(-1)
         scores = sel_scores[keep_groups]
-        tokens = sel_tok[keep_groups].flatten()
-        history = torch.cat([history[keep_rows], tokens.unsqueeze(1)], dim=1)
-        attn_hist = None if attn_hist is None else attn_hist[keep_rows]
+        tokens = sel_tok[keep_groups].reshape(-1)
+        history = np.concatenate([history[keep_rows], tokens[:, None]], axis=1)
+        attn_hist = None if attn_hist is None else attn_hist[_rows(keep_rows)]
         active = active[keep_groups]
-        state = model.reorder(state, keep_rows)
+        state = model.reorder(state, _rows(keep_rows))
         step += 1
     out = []
     for hyps in finished:

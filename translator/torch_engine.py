@@ -62,7 +62,8 @@ class TorchEngine:
     def reorder(self, state: TorchState, index: Tensor) -> TorchState:
         """Gather rows; source-side tensors only when the groups change (see `OrtEngine.reorder`)."""
         sources = state.sources[index.cpu().numpy()]
-        groups = sentence_groups(sources)
+        same = np.array_equal(sources, state.sources)
+        groups = state.groups if same else sentence_groups(sources)
 
         def pick(kvs: list[KV], idx: Tensor) -> list[KV]:
             return [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kvs]
