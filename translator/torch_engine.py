@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from translator.model import KV, Transformer
-from translator.search import StepOutput, group_index, sentence_groups
+from translator.search import StepOutput, regroup
 
 
 @dataclasses.dataclass
@@ -61,15 +61,13 @@ class TorchEngine:
     @torch.inference_mode()
     def reorder(self, state: TorchState, index: Tensor) -> TorchState:
         """Gather rows; source-side tensors only when the groups change (see `OrtEngine.reorder`)."""
-        sources = state.sources[index.cpu().numpy()]
-        same = np.array_equal(sources, state.sources)
-        groups = state.groups if same else sentence_groups(sources)
+        sources, groups, gather = regroup(state.sources, state.groups, index.cpu().numpy())
 
         def pick(kvs: list[KV], idx: Tensor) -> list[KV]:
             return [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kvs]
 
         cache = pick(state.cache, index.to(self.device))
-        if np.array_equal(groups, state.groups):
+        if gather is None:
             return TorchState(state.cross_kv, state.src_mask, cache, sources, groups)
-        gidx = torch.from_numpy(group_index(state.groups, groups)).to(self.device)
+        gidx = torch.from_numpy(gather).to(self.device)
         return TorchState(pick(state.cross_kv, gidx), state.src_mask.index_select(0, gidx), cache, sources, groups)
