@@ -80,3 +80,17 @@ def test_clear_errors(tiny_bundle: Path, data_dir: Path, tmp_path: Path, capsys:
         assert main(["bench", *args]) == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_an_onnx_copy_of_an_older_graph_format_is_exported_again(tiny_bundle: Path, tmp_path: Path) -> None:
+    from translator.bench import onnx_bundle
+    from translator.onnx_export import GRAPH_FORMAT
+
+    work = tmp_path / "work"
+    copy = onnx_bundle(tiny_bundle, work, ["fp32"])
+    manifest = json.loads((copy / MANIFEST).read_text())
+    assert manifest["onnx"]["graph_format"] == GRAPH_FORMAT
+    manifest["onnx"]["graph_format"] = GRAPH_FORMAT - 1
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    assert onnx_bundle(tiny_bundle, work, ["fp32"]) == copy
+    assert json.loads((copy / MANIFEST).read_text())["onnx"]["graph_format"] == GRAPH_FORMAT
