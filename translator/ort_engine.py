@@ -84,6 +84,12 @@ class OrtOptions:
         so.graph_optimization_level = _OPT_LEVELS[self.graph_optimization]
         so.enable_cpu_mem_arena = self.memory_arena
         so.log_severity_level = 3  # errors only
+        # Threads spin between the operators of a run, and stop when it ends. The encoder
+        # and the decoder are two sessions with a thread pool each; threads that went on
+        # spinning after a run competed with the other session's threads and with the
+        # search's Python for the cores (measured on 2 cores: 1.3x slower greedy decoding
+        # at batch 32, up to 1.7x at beam 5 / batch 1).
+        so.add_session_config_entry("session.force_spinning_stop", "1")
         return so
 
 
@@ -226,16 +232,8 @@ class OrtEngine:
 
     def _session(self, graph: str) -> ort.InferenceSession:
         path = graph_path(self.model_dir, self.variant, graph)
-        options = self._session_options
-        if graph == ENCODER:
-            # Each session has its own intra-op thread pool, whose threads spin for a while
-            # after a run. The encoder runs once per batch, right before the decoder's steps:
-            # its spinning threads would compete with the decoder's for the cores (measured on
-            # 2 cores: 1.3x slower greedy decoding at batch 32, 1.7x at beam 5 / batch 1).
-            options = self.options.session_options()
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            return ort.InferenceSession(str(path), options, providers=self.providers)
+            return ort.InferenceSession(str(path), self._session_options, providers=self.providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise TranslatorError(f"{path}: ONNX Runtime cannot load it: {exc}") from None
 

@@ -166,12 +166,10 @@ def test_engine_choice(onnx_bundle: Path, tiny_bundle: Path) -> None:
         make_engine("torch", onnx_bundle, "cpu", variant="int8")
 
 
-def test_only_the_decoder_threads_spin_between_runs(onnx_bundle: Path) -> None:
+def test_threads_stop_spinning_when_a_run_ends(onnx_bundle: Path) -> None:
     engine = ort(onnx_bundle, options=OrtOptions(intra_op_threads=2))
-    spin = "session.intra_op.allow_spinning"
-    assert engine.encoder.get_session_options().get_session_config_entry(spin) == "0"
-    with pytest.raises(RuntimeError, match="does not have configuration"):  # ONNX Runtime's default: spin
-        engine.decoder.get_session_options().get_session_config_entry(spin)
+    for session in (engine.encoder, engine.decoder):
+        assert session.get_session_options().get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 def test_corrupt_or_missing_graph_is_named(onnx_bundle: Path, tmp_path: Path) -> None:
