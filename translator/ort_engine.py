@@ -42,6 +42,7 @@ from translator.onnx_export import (
     decoder_outputs,
     encoder_outputs,
     graph_path,
+    graphs_are_current,
     past_names,
     present_names,
     state_shape,
@@ -201,9 +202,9 @@ class OrtEngine:
             if name not in files:
                 raise TranslatorError(f"bundle {self.model_dir}: {name} is not listed in the manifest")
         verify(self.model_dir, {"files": {n: files[n] for n in map(rel, (ENCODER, DECODER))}})
-        onnx_info = manifest.get("onnx", {})
-        layout, fmt = onnx_info.get("key_layout", "nh-t-hs"), onnx_info.get("graph_format", 1)
-        if (layout, fmt) != (KEY_LAYOUT, GRAPH_FORMAT):
+        if not graphs_are_current(manifest):
+            onnx_info = manifest.get("onnx", {})
+            layout, fmt = onnx_info.get("key_layout", "nh-t-hs"), onnx_info.get("graph_format", 1)
             raise TranslatorError(
                 f"bundle {self.model_dir}: its ONNX graphs were exported by an older version "
                 f"(key layout {layout}, graph format {fmt}; this version needs {KEY_LAYOUT}, {GRAPH_FORMAT}); "
