@@ -373,14 +373,16 @@ def _check_against_torch(model: Transformer, fp32_dir: Path, steps: int = 3) -> 
     enc = ort.InferenceSession(str(fp32_dir / ENCODER), opts, providers=["CPUExecutionProvider"])
     dec = ort.InferenceSession(str(fp32_dir / DECODER), opts, providers=["CPUExecutionProvider"])
     src, tokens = _example_inputs(cfg)
-    src, rows = src[:2], 4
+    beams = 2
+    src = src[:2]
+    rows = beams * len(src)
     tokens = tokens[:rows]
     enc_out = dict(zip(encoder_outputs(layers), enc.run(None, {"src": src.numpy()}), strict=True))
     nh, hs = cfg.n_heads, cfg.d_model // cfg.n_heads
     past = {name: np.zeros(state_shape(name, rows, nh, hs, 0), np.float32) for name in past_names(layers)}
     worst = 0.0
     with torch.no_grad():
-        memory, mask = model.encode(src.repeat_interleave(2, dim=0))
+        memory, mask = model.encode(src.repeat_interleave(beams, dim=0))
         ckv = model.cross_kv(memory)
         cache = model.empty_cache(rows)
         tok = torch.full((rows,), cfg.bos_id)

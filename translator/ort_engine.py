@@ -171,8 +171,7 @@ def choose_providers(device: str) -> list[str]:
 @dataclasses.dataclass
 class OrtState:
     feeds: dict[str, Any]  # src_mask, cross_*, past_*: numpy arrays, or OrtValues with IO binding
-    sources: np.ndarray  # (N,) the source sentence of each row
-    groups: np.ndarray  # (G,) the sentence of each row of src_mask/cross_* (`sentence_groups`)
+    sources: np.ndarray  # (N,) the source sentence of each row (src_mask, cross_*: a row per sentence_groups)
     order: np.ndarray | None = None  # (N,) the past_* row each row continues (the decoder gathers); None: same
 
 
@@ -228,6 +227,8 @@ class OrtEngine:
                 f"this version needs; run `translator export --model {self.model_dir}` again"
             )
         self.kv_dtype = _NP_TYPES[types[past_names(self.layers)[0]]]
+        self._outputs = {a: decoder_outputs(self.layers, a) for a in (False, True)}  # names, built once
+        self._cache_names = list(zip(past_names(self.layers), present_names(self.layers), strict=True))
         self._state_types = types
         self._gather_sessions: dict[tuple[str, ...], ort.InferenceSession] = {}
 
@@ -253,13 +254,13 @@ class OrtEngine:
         for name in past_names(self.layers):
             empty: np.ndarray = np.zeros(state_shape(name, n, self.n_heads, self.head_dim, 0), self.kv_dtype)
             feeds[name] = ort.OrtValue.ortvalue_from_numpy(empty, self.device_type, 0) if self.io_binding else empty
-        return OrtState(feeds, np.arange(n), np.arange(n))
+        return OrtState(feeds, np.arange(n))
 
     def decode_step(
         self, state: OrtState, tokens: Tensor, top_k: int, need_attention: bool
     ) -> tuple[StepOutput, OrtState]:
         session = self.decoder
-        outputs = decoder_outputs(self.layers, need_attention)
+        outputs = self._outputs[need_attention]
         host_inputs = {
             "tokens": tokens.detach().cpu().numpy().astype(np.int64, copy=False),
             "top_k": np.array([min(top_k, self.vocab_size)], np.int64),
@@ -272,7 +273,7 @@ class OrtEngine:
         else:
             out = dict(zip(outputs, session.run(outputs, {**host_inputs, **state.feeds}), strict=True))
         feeds = dict(state.feeds)
-        for past, present in zip(past_names(self.layers), present_names(self.layers), strict=True):
+        for past, present in self._cache_names:
             feeds[past] = out[present]
         attn = out.get("cross_attn")
         step = StepOutput(
@@ -281,7 +282,7 @@ class OrtEngine:
             eos_log_probs=torch.from_numpy(np.asarray(out["eos_log_probs"], np.float32)),
             attention=None if attn is None else torch.from_numpy(np.asarray(attn, np.float32)),
         )
-        return step, OrtState(feeds, state.sources, state.groups)
+        return step, OrtState(feeds, state.sources)
 
     def reorder(self, state: OrtState, index: Tensor) -> OrtState:
         """Keep rows `index`. The self-attention cache is not copied here: the next
@@ -290,10 +291,10 @@ class OrtEngine:
         only when the groups change: expanding sentences into beams, and beam steps
         that shuffle the hypotheses of the same sentences, leave them as they are."""
         idx = index.detach().cpu().numpy().astype(np.int64, copy=False)
-        sources, groups, gidx = regroup(state.sources, state.groups, idx)
+        sources, gidx = regroup(state.sources, idx)
         order = idx if state.order is None else state.order[idx]
         if gidx is None:
-            return OrtState(state.feeds, sources, groups, order)
+            return OrtState(state.feeds, sources, order)
         names = [n for n in state.feeds if not n.startswith("past_")]
         feeds = dict(state.feeds)
         if self.io_binding:
@@ -307,7 +308,7 @@ class OrtEngine:
             feeds.update({n: out[f"{n}_out"] for n in names})
         else:
             feeds.update({n: state.feeds[n][gidx] for n in names})
-        return OrtState(feeds, sources, groups, order)
+        return OrtState(feeds, sources, order)
 
     # --- IO binding (CUDA) -------------------------------------------------------
     def _run_bound(

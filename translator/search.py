@@ -68,21 +68,20 @@ def group_index(old: np.ndarray, new: np.ndarray) -> np.ndarray:
     return np.array([row[int(s)] for s in new], np.int64)
 
 
-def regroup(
-    sources: np.ndarray, groups: np.ndarray, index: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def regroup(sources: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """An engine's `reorder` bookkeeping: the state's rows come from sentences
-    `sources`, its source-side tensors hold one row per sentence of `groups`; keep
-    rows `index`. Returns the new sources, the new groups and the rows of the
-    source-side tensors to gather, or None when they stay as they are (expanding
-    sentences into beams, beam steps that move hypotheses within their sentences)."""
+    `sources`, and its source-side tensors hold one row per group
+    (`sentence_groups(sources)`); keep rows `index`. Returns the new rows' sentences
+    and the rows of the source-side tensors to gather, or None when they stay as they
+    are (expanding sentences into beams, beam steps that move hypotheses within their
+    sentences)."""
     new_sources = sources[index]
     if np.array_equal(new_sources, sources):
-        return new_sources, groups, None
-    new_groups = sentence_groups(new_sources)
-    if np.array_equal(new_groups, groups):
-        return new_sources, groups, None
-    return new_sources, new_groups, group_index(groups, new_groups)
+        return new_sources, None
+    old_groups, new_groups = sentence_groups(sources), sentence_groups(new_sources)
+    if np.array_equal(new_groups, old_groups):
+        return new_sources, None
+    return new_sources, group_index(old_groups, new_groups)
 
 
 @dataclasses.dataclass

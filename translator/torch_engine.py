@@ -14,11 +14,10 @@ from translator.search import StepOutput, regroup
 
 @dataclasses.dataclass
 class TorchState:
-    cross_kv: list[KV]  # per layer (G, nh, S, hs): one row per group of rows
+    cross_kv: list[KV]  # per layer (G, nh, S, hs): one row per group, sentence_groups(sources)
     src_mask: Tensor  # (G, 1, 1, S)
     cache: list[KV]  # per layer (N, nh, t, hs)
     sources: np.ndarray  # (N,) the source sentence of each row
-    groups: np.ndarray  # (G,) the sentence of each row of cross_kv/src_mask (`sentence_groups`)
 
 
 def pad_batch(sources: list[list[int]], pad_id: int) -> Tensor:
@@ -44,8 +43,7 @@ class TorchEngine:
         src = pad_batch(sources, self.model.cfg.pad_id).to(self.device)
         memory, mask = self.model.encode(src)
         cache = self.model.empty_cache(len(sources), self.device)
-        rows = np.arange(len(sources))
-        return TorchState(self.model.cross_kv(memory), mask, cache, rows, rows)
+        return TorchState(self.model.cross_kv(memory), mask, cache, np.arange(len(sources)))
 
     @torch.inference_mode()
     def decode_step(
@@ -56,18 +54,18 @@ class TorchEngine:
         )
         values, ids = logp.topk(min(top_k, logp.size(-1)), dim=-1)
         out = StepOutput(values.cpu(), ids.cpu(), logp[:, self.eos_id].cpu(), None if attn is None else attn.cpu())
-        return out, TorchState(state.cross_kv, state.src_mask, cache, state.sources, state.groups)
+        return out, TorchState(state.cross_kv, state.src_mask, cache, state.sources)
 
     @torch.inference_mode()
     def reorder(self, state: TorchState, index: Tensor) -> TorchState:
         """Gather rows; source-side tensors only when the groups change (see `OrtEngine.reorder`)."""
-        sources, groups, gather = regroup(state.sources, state.groups, index.cpu().numpy())
+        sources, gather = regroup(state.sources, index.cpu().numpy())
 
         def pick(kvs: list[KV], idx: Tensor) -> list[KV]:
             return [(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kvs]
 
         cache = pick(state.cache, index.to(self.device))
         if gather is None:
-            return TorchState(state.cross_kv, state.src_mask, cache, sources, groups)
+            return TorchState(state.cross_kv, state.src_mask, cache, sources)
         gidx = torch.from_numpy(gather).to(self.device)
-        return TorchState(pick(state.cross_kv, gidx), state.src_mask.index_select(0, gidx), cache, sources, groups)
+        return TorchState(pick(state.cross_kv, gidx), state.src_mask.index_select(0, gidx), cache, sources)
