@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from server.errors import DeadlineError, LimitError, UnavailableError
+from server.errors import DeadlineError, LimitError, UnavailableError, deadline_passed
 from server.metrics import Metrics
 from translator.errors import TranslatorError
 from translator.inference import Hypothesis, TranslationResult, Translator
@@ -107,22 +107,29 @@ class Batcher:
             self._task = None
 
     # -- submitting ----------------------------------------------------------
-    def count_tokens(self, n: int, text: str) -> int:
-        """Source pieces of `text` (without EOS); over the limit: RESOURCE_EXHAUSTED naming it."""
+    def count_tokens(self, label: str, text: str) -> int:
+        """Subword pieces of `text` (without EOS); over the limit: RESOURCE_EXHAUSTED naming it
+        and `label` (which text of the call: "text 3", "item 'a7'", "the target")."""
         count = len(self.translator.tokenizer.encode(text)) if text.strip() else 0
         if count > self.max_tokens_per_text:
             raise LimitError(
-                f"text {n} is {count} tokens long; the limit is max_tokens_per_text={self.max_tokens_per_text}"
+                f"{label} is {count} tokens long; the limit is max_tokens_per_text={self.max_tokens_per_text}"
             )
         return count
 
     async def translate(
-        self, texts: list[str], options: DecodeOptions, deadline: float | None = None
+        self,
+        texts: list[str],
+        options: DecodeOptions,
+        deadline: float | None = None,
+        labels: list[str] | None = None,
     ) -> list[TranslationResult]:
-        """Translate `texts` (one result per text, in order), batched with other calls' texts."""
+        """Translate `texts` (one result per text, in order), batched with other calls' texts.
+        `labels` name the texts in errors (default "text 0", "text 1", ...)."""
         if self._closed:
             raise UnavailableError("the server is draining")
-        counts = [self.count_tokens(n, t) for n, t in enumerate(texts)]
+        labels = labels or [f"text {n}" for n in range(len(texts))]
+        counts = [self.count_tokens(label, t) for label, t in zip(labels, texts, strict=True)]
         work = sum(1 for c in counts if c)
         if len(self._queue) + work > self.max_queue_items:
             raise LimitError(
@@ -145,7 +152,7 @@ class Batcher:
         except BaseException:  # a cancelled or failed call frees its queue slots at once
             for fut in futures:
                 fut.cancel()
-            self._discard_done()
+            self._prune()
             raise
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -159,22 +166,19 @@ class Batcher:
     def _update_depth(self) -> None:
         self.metrics.queue_depth.set(sum(1 for i in self._queue if not i.future.done()))
 
-    def _discard_done(self) -> None:
-        """Drop the items of cancelled calls from the queue (they will not be computed)."""
-        before = len(self._queue)
-        self._queue = collections.deque(i for i in self._queue if not i.future.done())
-        if before > len(self._queue):
-            self.metrics.dropped.labels("cancelled").inc(before - len(self._queue))
-        self._update_depth()
+    def _dropped(self, item: _Item, now: float) -> None:
+        """Count an item of a cancelled call (gRPC also cancels a call at its deadline)."""
+        self.metrics.dropped.labels("deadline" if deadline_passed(item.deadline, now) else "cancelled").inc()
 
     def _prune(self) -> None:
+        """Drop the items of cancelled calls and those whose deadline passed (they will not be computed)."""
         now = time.monotonic()
         keep: collections.deque[_Item] = collections.deque()
         for item in self._queue:
             if item.future.done():  # cancelled call
-                self.metrics.dropped.labels("cancelled").inc()
+                self._dropped(item, now)
                 continue
-            if item.deadline is not None and now >= item.deadline:
+            if deadline_passed(item.deadline, now):
                 self.metrics.dropped.labels("deadline").inc()
                 item.future.set_exception(DeadlineError("the deadline passed while the text was queued"))
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 
 from translator.errors import TranslatorError
@@ -41,6 +43,18 @@ class PermissionDeniedError(ServiceError):
 
 class UnimplementedError(ServiceError):
     code = grpc.StatusCode.UNIMPLEMENTED
+
+
+# gRPC cancels a call when its deadline passes; a cancellation this close to the
+# deadline (or after it) is counted as DEADLINE_EXCEEDED.
+DEADLINE_SLACK_S = 0.05
+
+
+def deadline_passed(deadline: float | None, now: float | None = None) -> bool:
+    """Whether `deadline` (time.monotonic() seconds, None: no deadline) has passed."""
+    if deadline is None:
+        return False
+    return (time.monotonic() if now is None else now) >= deadline - DEADLINE_SLACK_S
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:

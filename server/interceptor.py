@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 import time
@@ -11,11 +12,37 @@ from typing import Any
 
 import grpc
 
-from server.errors import PermissionDeniedError, UnauthenticatedError, UnavailableError, status_for
+from server.errors import (
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+    deadline_passed,
+    status_for,
+)
 from server.metrics import Metrics
 
 logger = logging.getLogger("server.access")
 SERVICE_PREFIX = "/translator.v1.Translator/"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """What the access log and metrics need of a call, read when it starts: once the call is
+    cancelled, gRPC may already have freed it, and reading its peer then can crash the process."""
+
+    t0: float  # time.perf_counter()
+    peer: str
+    deadline: float | None  # time.monotonic() seconds
+
+    @classmethod
+    def start(cls, context: grpc.aio.ServicerContext) -> _Call:
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        return cls(time.perf_counter(), context.peer(), deadline)
+
+    def cancelled_code(self) -> grpc.StatusCode:
+        """gRPC cancels the handler both when the client cancels and when the deadline passes."""
+        return grpc.StatusCode.DEADLINE_EXCEEDED if deadline_passed(self.deadline) else grpc.StatusCode.CANCELLED
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
@@ -77,10 +104,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         context.set_details(message)
         return code
 
-    def _done(
-        self, method: str, code: grpc.StatusCode, t0: float, context: grpc.aio.ServicerContext, **extra: Any
-    ) -> None:
-        seconds = time.perf_counter() - t0
+    def _done(self, method: str, code: grpc.StatusCode, call: _Call, **extra: Any) -> None:
+        seconds = time.perf_counter() - call.t0
         self.metrics.requests.labels(method, code.name).inc()
         if code != grpc.StatusCode.OK:
             self.metrics.errors.labels(method, code.name).inc()
@@ -91,7 +116,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 "method": method,
                 "code": code.name,
                 "latency_ms": round(seconds * 1000, 2),
-                "peer": context.peer(),
+                "peer": call.peer,
                 **extra,
             },
         )
@@ -99,7 +124,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     # -- wrappers ------------------------------------------------------------
     def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            t0, code = time.perf_counter(), grpc.StatusCode.OK
+            call, code = _Call.start(context), grpc.StatusCode.OK
             try:
                 self._admit(context)
                 return await behavior(request, context)
@@ -107,13 +132,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
+                code = call.cancelled_code()
                 raise
             except Exception as exc:
                 code = self._fail(context, method, exc)
                 return None
             finally:
-                self._done(method, code, t0, context)
+                self._done(method, code, call)
 
         return wrapper
 
@@ -121,7 +146,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self, behavior: Callable[..., AsyncIterator[Any]], method: str
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapper(request_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            t0, code, items = time.perf_counter(), grpc.StatusCode.OK, 0
+            call, code, items = _Call.start(context), grpc.StatusCode.OK, 0
             try:
                 self._admit(context)
                 async for response in behavior(request_iterator, context):
@@ -131,11 +156,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED
+                code = call.cancelled_code()
                 raise
             except Exception as exc:
                 code = self._fail(context, method, exc)
             finally:
-                self._done(method, code, t0, context, items=items)
+                self._done(method, code, call, items=items)
 
         return wrapper

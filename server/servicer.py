@@ -17,6 +17,7 @@ from server.errors import LimitError, UnimplementedError, status_for
 from server.metrics import Metrics
 from translator._proto import translator_pb2 as pb
 from translator._proto import translator_pb2_grpc as pb_grpc
+from translator.config import DecodeConfig
 from translator.errors import TranslatorError
 from translator.inference import TranslationResult, Translator
 
@@ -66,18 +67,19 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             length_penalty=o.length_penalty if o.HasField("length_penalty") else 1.0,
             max_length_ratio=o.max_length_ratio if o.HasField("max_length_ratio") else 2.0,
         )
-        if not 1 <= opts.n_best <= opts.beam_size:
-            raise TranslatorError(f"n_best must be between 1 and beam_size ({opts.beam_size}), got {opts.n_best}")
-        if opts.length_penalty < 0:
-            raise TranslatorError(f"length_penalty must be >= 0, got {opts.length_penalty}")
-        if opts.max_length_ratio <= 0:
-            raise TranslatorError(f"max_length_ratio must be > 0, got {opts.max_length_ratio}")
+        DecodeConfig(  # the library's checks (n_best, finite length penalty and ratio), before queueing
+            beam_size=opts.beam_size,
+            n_best=opts.n_best,
+            max_length=opts.max_length,
+            length_penalty=opts.length_penalty,
+            max_length_ratio=opts.max_length_ratio,
+        ).validate()
         return opts
 
-    def _check_text(self, n: int, text: str) -> None:
+    def _check_text(self, label: str, text: str) -> None:
         limit = self.config.max_chars_per_text
         if len(text) > limit:
-            raise LimitError(f"text {n} is {len(text)} characters long; the limit is max_chars_per_text={limit}")
+            raise LimitError(f"{label} is {len(text)} characters long; the limit is max_chars_per_text={limit}")
 
     @staticmethod
     def _deadline(context: grpc.aio.ServicerContext) -> float | None:
@@ -113,7 +115,7 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         if len(texts) > limit:
             raise LimitError(f"{len(texts)} texts in one request; the limit is max_texts_per_request={limit}")
         for n, text in enumerate(texts):
-            self._check_text(n, text)
+            self._check_text(f"text {n}", text)
         opts = self._options(request.options)
         results = await batcher.translate(texts, opts, self._deadline(context))
         return pb.TranslateResponse(translations=[await self._translation(r, request.options) for r in results])
@@ -128,8 +130,9 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
         async def one(req: pb.TranslateStreamRequest) -> pb.TranslateStreamResponse:
             try:
-                self._check_text(0, req.text)
-                [result] = await batcher.translate([req.text], self._options(req.options), deadline)
+                label = f"item {req.id!r}"
+                self._check_text(label, req.text)
+                [result] = await batcher.translate([req.text], self._options(req.options), deadline, [label])
                 return pb.TranslateStreamResponse(id=req.id, translation=await self._translation(result, req.options))
             except Exception as exc:
                 code, message = status_for(exc)
@@ -182,13 +185,13 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
     async def Align(self, request: pb.AlignRequest, context: grpc.aio.ServicerContext) -> pb.AlignResponse:
         translator, batcher = self._ready()
         align = load_align()
-        if not request.source.strip():
-            raise TranslatorError("source is empty")
-        self._check_text(0, request.source)
-        batcher.count_tokens(0, request.source)
+        self._check_text("the source", request.source)
+        if not batcher.count_tokens("the source", request.source):  # blank, or nothing the tokenizer keeps
+            raise TranslatorError("the source is empty")
         target: str | None = None
         if request.HasField("target"):
-            self._check_text(1, request.target)
+            self._check_text("the target", request.target)
+            batcher.count_tokens("the target", request.target)
             target = request.target
         beam = request.beam_size or 5
         if not 1 <= beam <= self.config.max_beam_size:

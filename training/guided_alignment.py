@@ -46,13 +46,14 @@ def read_word_links(path: Path, n_lines: int, prefix: bool = False) -> list[Word
 def piece_links(
     src_pieces: Sequence[str],
     tgt_pieces: Sequence[str],
-    n_src_words: int,
-    n_tgt_words: int,
+    src_words: Sequence[str],
+    tgt_words: Sequence[str],
     links: Sequence[tuple[int, int]],
 ) -> PieceLinks:
-    """Word links -> (target piece, source piece) links; links outside the words are dropped."""
-    src_owner = piece_words(src_pieces, n_src_words)
-    tgt_owner = piece_words(tgt_pieces, n_tgt_words)
+    """Word links (over the whitespace-separated words) -> (target piece, source piece) links;
+    links outside the words are dropped."""
+    src_owner = piece_words(src_pieces, src_words)
+    tgt_owner = piece_words(tgt_pieces, tgt_words)
     pieces_of: dict[int, list[int]] = {}
     for k, w in enumerate(src_owner):
         pieces_of.setdefault(w, []).append(k)

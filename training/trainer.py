@@ -276,7 +276,7 @@ class Trainer:
                 out.append((si, ti))
                 if self.train_links is not None:
                     words = self.train_links[n]
-                    links.append(piece_links(pieces(si), pieces(ti), len(s.split()), len(t.split()), words))
+                    links.append(piece_links(pieces(si), pieces(ti), s.split(), t.split(), words))
         self._examples, self._piece_links, self._examples_epoch = out, links, epoch
         return out
 

@@ -104,13 +104,14 @@ def adapt(
             continue
         target = None
         if guide is not None:
-            n_src, n_tgt = len(sources[n].split()), len(targets[n].split())
+            src_words, tgt_words = sources[n].split(), targets[n].split()
+            n_src, n_tgt = len(src_words), len(tgt_words)
             runs: list[PieceLinks] = []
             for links in guide[n]:
                 bad = [(i, j) for i, j in links if not (0 <= i < n_src and 0 <= j < n_tgt)]
                 if bad:
                     raise TranslatorError(f"pair {n + 1}: guide link {bad[0][0]}-{bad[0][1]} is out of range")
-                piece = piece_links(tok.pieces(s), tok.pieces(t), n_src, n_tgt, links)
+                piece = piece_links(tok.pieces(s), tok.pieces(t), src_words, tgt_words, links)
                 if null:  # unaligned target pieces -> the source EOS (column len(s))
                     linked = {k for k, _ in piece}
                     piece += [(k, len(s)) for k in range(len(t)) if k not in linked]

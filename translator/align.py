@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -222,18 +223,23 @@ def select_attention(raw: Tensor, layer: Layer = None, head: Head = "mean") -> T
 
 
 # --- 3. subwords -> words -----------------------------------------------------------
-def piece_words(pieces: Sequence[str], n_words: int) -> list[int]:
-    """Word index of each SentencePiece piece.
+def piece_words(pieces: Sequence[str], words: Sequence[str]) -> list[int]:
+    """Word index (into `words`, the whitespace-separated words of the text) of each
+    SentencePiece piece.
 
     A piece belongs to the word in which its first non-"▁" character falls; a
     new word starts at each "▁" (and at the very first piece). A piece that is only
-    "▁" belongs to the next word. If the number of words found this way differs
-    from `n_words` (text normalisation, unknown pieces), pieces are spread over the
-    words in proportion to their length instead.
+    "▁" belongs to the next word. Some words produce no pieces at all (the
+    tokenizer's normalisation drops zero-width and control characters): when the
+    pieces make fewer words than `words`, they are matched to the words in order
+    (`_match_words`), skipping the words that vanished. If they make more,
+    pieces are spread over the words in proportion to their length instead.
     """
+    n_words = len(words)
     if n_words == 0:
         return [0] * len(pieces)
     owners: list[int | None] = []
+    surfaces: list[str] = []
     cur, boundary = -1, True
     for piece in pieces:
         owner = None
@@ -243,18 +249,22 @@ def piece_words(pieces: Sequence[str], n_words: int) -> list[int]:
             else:
                 if boundary:
                     cur, boundary = cur + 1, False
+                    surfaces.append("")
                 if owner is None:
                     owner = cur
+        if owner is not None:
+            surfaces[owner] += piece.replace(WORD_START, "")
         owners.append(owner)
-    if cur + 1 == n_words:
-        nxt = n_words - 1
+    if 0 < len(surfaces) <= n_words:
+        word_of = _match_words(surfaces, words)
+        nxt = word_of[-1]
         result = [0] * len(pieces)
         for k in range(len(pieces) - 1, -1, -1):  # "▁"-only pieces: the next word's index
             own = owners[k]
             if own is None:
                 result[k] = nxt
             else:
-                result[k] = nxt = own
+                result[k] = nxt = word_of[own]
         return result
     # fallback: proportional to piece lengths
     sizes = [max(len(p.replace(WORD_START, "")), 1) for p in pieces]
@@ -264,6 +274,45 @@ def piece_words(pieces: Sequence[str], n_words: int) -> list[int]:
         out.append(min(acc * n_words // max(total, 1), n_words - 1))
         acc += s
     return out
+
+
+def _visible(text: str) -> str:
+    """`text` without the characters a tokenizer's normalisation typically drops."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch)[0] not in "CZ")
+
+
+def _match_words(surfaces: Sequence[str], words: Sequence[str]) -> list[int]:
+    """Monotonic one-to-one assignment of the words the pieces make (`surfaces`, their
+    text without "▁") to `words` (at least as many): the one that matches the most
+    surfaces to their word's text, preferring to leave out words with no visible
+    character. Equal counts: word k is surface k."""
+    n, m = len(words), len(surfaces)
+    if n == m:
+        return list(range(m))
+
+    def gain(i: int, j: int) -> float:
+        word, surface = words[i], surfaces[j]
+        if surface in (word, unicodedata.normalize("NFKC", word)) or _visible(surface) == _visible(word):
+            return 2.0
+        return 1.0 if _visible(surface)[:1] == _visible(word)[:1] else 0.0
+
+    skip = [0.0 if _visible(w) else 0.5 for w in words]  # leaving out an invisible word is rewarded
+    # best[i][j]: best total over words[:i] and surfaces[:j]
+    best = [[float("-inf")] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(0, min(i, m) + 1):
+            b = best[i - 1][j] + skip[i - 1]
+            if j:
+                b = max(b, best[i - 1][j - 1] + gain(i - 1, j - 1))
+            best[i][j] = b
+    word_of = [0] * m
+    i, j = n, m
+    while j:
+        if best[i][j] == best[i - 1][j - 1] + gain(i - 1, j - 1):
+            word_of[j - 1], j = i - 1, j - 1
+        i -= 1
+    return word_of
 
 
 def merge_subwords(
@@ -288,7 +337,7 @@ def merge_subwords(
     a = attention[..., :t, :s].float()
     src_map = torch.zeros(s, len(source_words))
     if source_words:
-        for k, w in enumerate(piece_words(source_tokens, len(source_words))):
+        for k, w in enumerate(piece_words(source_tokens, source_words)):
             src_map[k, w] = 1.0
     words = _target_map(target_tokens, target_words) @ a @ src_map
     if renormalize:
@@ -301,7 +350,7 @@ def _target_map(target_tokens: Sequence[str], target_words: Sequence[str]) -> Te
     """(target words, target pieces): the mean over each word's pieces."""
     tgt_map = torch.zeros(len(target_words), len(target_tokens))
     if target_words:
-        for k, w in enumerate(piece_words(target_tokens, len(target_words))):
+        for k, w in enumerate(piece_words(target_tokens, target_words)):
             tgt_map[w, k] = 1.0
     return tgt_map / tgt_map.sum(dim=1, keepdim=True).clamp(min=1.0)
 
@@ -420,6 +469,8 @@ def _encode(translator: Translator, name: str, texts: Sequence[str]) -> list[lis
             raise TranslatorError(
                 f"pair {n + 1}: the {name} is {len(ids)} tokens long; the limit is max_input_tokens={limit}"
             )
+        if not ids:
+            raise TranslatorError(f"pair {n + 1}: the {name} has no text the tokenizer keeps (only invisible characters)")
         out.append(ids)
     return out
 

@@ -98,6 +98,10 @@ class ModelConfig:
         return from_dict(cls, data, where=str(path))
 
 
+MAX_LENGTH_PENALTY = 10.0  # beyond this, length ** alpha overflows for long hypotheses
+MAX_LENGTH_RATIO = 100.0
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
     """Settings of greedy and beam search."""
@@ -117,10 +121,12 @@ class DecodeConfig:
             raise TranslatorError(f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}")
         if self.max_length < 1:
             raise TranslatorError(f"max_length must be >= 1, got {self.max_length}")
-        if self.max_length_ratio <= 0:
-            raise TranslatorError(f"max_length_ratio must be > 0, got {self.max_length_ratio}")
-        if self.length_penalty < 0:
-            raise TranslatorError(f"length_penalty must be >= 0, got {self.length_penalty}")
+        if not 0 < self.max_length_ratio <= MAX_LENGTH_RATIO:  # False for NaN
+            raise TranslatorError(f"max_length_ratio must be > 0 and <= {MAX_LENGTH_RATIO}, got {self.max_length_ratio}")
+        if not 0 <= self.length_penalty <= MAX_LENGTH_PENALTY:
+            raise TranslatorError(
+                f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY}, got {self.length_penalty}"
+            )
 
     def max_target_length(self, source_length: int) -> int:
         """Longest target (without EOS) allowed for a source of this many tokens."""

@@ -28,17 +28,28 @@ from translator.errors import TranslatorError
 def test_piece_words_handles_bare_marker_and_attached_punctuation() -> None:
     # "l'homme , dit-il ." -> words: "l'homme" "," "dit-il" "."
     pieces = ["▁l", "'", "homme", "▁", ",", "▁dit", "-", "il", "▁", "."]
-    assert piece_words(pieces, 4) == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+    assert piece_words(pieces, ["l'homme", ",", "dit-il", "."]) == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
     # punctuation attached to a word in the text stays with that word
-    assert piece_words(["▁dog", "."], 1) == [0, 0]
+    assert piece_words(["▁dog", "."], ["dog."]) == [0, 0]
     # no leading marker on the first piece; a trailing bare marker goes to the last word
-    assert piece_words(["a", "▁b", "▁"], 2) == [0, 1, 1]
+    assert piece_words(["a", "▁b", "▁"], ["a", "b"]) == [0, 1, 1]
+
+
+def test_piece_words_skips_words_the_tokenizer_drops() -> None:
+    # "A \u200b dog runs." / "A \x07 dog runs.": the middle word makes no pieces
+    pieces = ["▁A", "▁dog", "▁runs", "."]
+    assert piece_words(pieces, ["A", "\u200b", "dog", "runs."]) == [0, 2, 3, 3]
+    assert piece_words(pieces, ["A", "dog", "\x07", "runs."]) == [0, 1, 3, 3]
+    # an unknown character's piece (<unk>) still lines up by position with the visible words
+    assert piece_words(["▁a", "▁<unk>", "▁b"], ["\ufeff", "a", "\u2603", "b"]) == [1, 2, 3]
+    # NFKC-normalised text (the ligature "ﬁ" becomes "fi") still matches its word
+    assert piece_words(["▁fi", "ne", "▁x"], ["\u200b", "ﬁne", "x"]) == [1, 1, 2]
 
 
 def test_piece_words_falls_back_when_word_counts_disagree() -> None:
-    out = piece_words(["▁ab", "cd", "<unk>"], 2)
+    out = piece_words(["▁ab", "▁cd", "▁<unk>"], ["ab", "cd"])
     assert len(out) == 3 and out[0] == 0 and all(0 <= w < 2 for w in out) and out == sorted(out)
-    assert piece_words(["▁a"], 0) == [0]
+    assert piece_words(["▁a"], []) == [0]
 
 
 def test_merge_sums_source_pieces_means_target_pieces_and_drops_eos() -> None:

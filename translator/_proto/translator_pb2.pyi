@@ -107,11 +107,11 @@ class TranslateOptions(_message.Message):
     """
     length_penalty: _builtins.float
     """Length penalty alpha of the length-normalised score: score = log_prob /
-    length ** alpha. Unset: 1.0. Must be >= 0.
+    length ** alpha. Unset: 1.0. Between 0 and 10.
     """
     max_length_ratio: _builtins.float
     """Longest translation relative to the source: at most max_length_ratio *
-    source tokens + 10 target tokens. Unset: 2.0. Must be > 0.
+    source tokens + 10 target tokens. Unset: 2.0. Over 0, at most 100.
     """
     def __init__(
         self,
