@@ -470,7 +470,9 @@ def _encode(translator: Translator, name: str, texts: Sequence[str]) -> list[lis
                 f"pair {n + 1}: the {name} is {len(ids)} tokens long; the limit is max_input_tokens={limit}"
             )
         if not ids:
-            raise TranslatorError(f"pair {n + 1}: the {name} has no text the tokenizer keeps (only invisible characters)")
+            raise TranslatorError(
+                f"pair {n + 1}: the {name} has no text the tokenizer keeps (only invisible characters)"
+            )
         out.append(ids)
     return out
 

@@ -122,7 +122,9 @@ class DecodeConfig:
         if self.max_length < 1:
             raise TranslatorError(f"max_length must be >= 1, got {self.max_length}")
         if not 0 < self.max_length_ratio <= MAX_LENGTH_RATIO:  # False for NaN
-            raise TranslatorError(f"max_length_ratio must be > 0 and <= {MAX_LENGTH_RATIO}, got {self.max_length_ratio}")
+            raise TranslatorError(
+                f"max_length_ratio must be > 0 and <= {MAX_LENGTH_RATIO}, got {self.max_length_ratio}"
+            )
         if not 0 <= self.length_penalty <= MAX_LENGTH_PENALTY:
             raise TranslatorError(
                 f"length_penalty must be between 0 and {MAX_LENGTH_PENALTY}, got {self.length_penalty}"

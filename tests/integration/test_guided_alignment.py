@@ -23,7 +23,9 @@ def reverse_links(src: str) -> str:
 
 def test_piece_links_follow_words() -> None:
     # "▁un" "believ" "able" = one source word; target "▁a" "▁b"
-    links = piece_links(["▁un", "believ", "able", "▁x"], ["▁a", "▁b", "c"], ["unbelievable", "x"], ["a", "bc"], [(0, 1), (1, 0)])
+    links = piece_links(
+        ["▁un", "believ", "able", "▁x"], ["▁a", "▁b", "c"], ["unbelievable", "x"], ["a", "bc"], [(0, 1), (1, 0)]
+    )
     assert sorted(links) == [(0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]
 
 
