@@ -39,8 +39,10 @@ class TranslatorApp:
     """One server: the gRPC server, the model, the batcher, health and metrics, and their lifecycle.
 
     States: loading (health NOT_SERVING, calls UNAVAILABLE) -> serving (after
-    the model loaded and a warm-up translation passed) -> draining (health
-    NOT_SERVING again, new calls UNAVAILABLE, in-flight calls finish) -> stopped.
+    the model loaded and a warm-up translation passed) -> draining: health
+    NOT_SERVING again while calls are still accepted and served for
+    `drain_delay_s` (load balancers stop routing here), then new calls get
+    UNAVAILABLE and in-flight calls finish within the grace period -> stopped.
     """
 
     def __init__(self, config: ServerConfig) -> None:
@@ -138,7 +140,7 @@ class TranslatorApp:
             max_tokens_per_text=c.max_tokens_per_text,
         )
         self.servicer.batcher.start()
-        if self.reason is not None and self.reason.startswith("the server is starting"):
+        if not self._stopped and self.reason is not None and self.reason.startswith("the server is starting"):
             self.reason = None
             for name in ("", SERVICE_NAME):
                 await self.health.set(name, SERVING)
@@ -165,19 +167,22 @@ class TranslatorApp:
 
     # -- shutdown ------------------------------------------------------------------
     async def shutdown(self, grace: float | None = None) -> None:
-        """Drain: health NOT_SERVING, refuse new calls, let in-flight calls finish within `grace` seconds."""
+        """Drain: health NOT_SERVING; for `drain_delay_s` keep serving new calls (load balancers
+        stop routing to us meanwhile); then refuse new calls and let in-flight ones finish
+        within `grace` seconds."""
         if self._stopped:
             return
         self._stopped = True
         grace = self.config.grace_period_s if grace is None else grace
-        self.reason = "the server is draining (shutting down)"
         self.metrics.ready.set(0)
         started = self._load_task is not None  # else start() failed: clean up without a drain
         if started:
-            logger.info("draining", extra={"grace_seconds": grace})
+            logger.info("draining", extra={"grace_seconds": grace, "drain_delay_seconds": self.config.drain_delay_s})
         await self.health.enter_graceful_shutdown()
-        if started and self.config.drain_delay_s > 0:  # let load balancers see NOT_SERVING; new calls get UNAVAILABLE
+        if started and self.config.drain_delay_s > 0 and self.ready.is_set():
+            # NOT_SERVING but still serving: new calls are accepted until the delay has passed
             await asyncio.sleep(self.config.drain_delay_s)
+        self.reason = "the server is draining (shutting down)"  # from here new calls get UNAVAILABLE
         await self.server.stop(grace)
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()

@@ -37,7 +37,7 @@ class ServerConfig:
     max_batch_tokens: int = 4096  # source tokens x beam per engine batch
     max_batch_size: int = 64  # texts per engine batch
     max_wait_ms: float = 5.0  # how long the oldest queued text waits for company
-    max_queue_items: int = 1024  # queued texts over all calls; more: RESOURCE_EXHAUSTED
+    max_queue_items: int = 1024  # queued texts over all calls (>= max_texts_per_request); more: RESOURCE_EXHAUSTED
     stream_max_in_flight: int = 8  # items of one TranslateStream call being processed at once
     # limits
     max_texts_per_request: int = 64
@@ -47,7 +47,7 @@ class ServerConfig:
     max_beam_size: int = 16
     # lifecycle
     grace_period_s: float = 10.0  # SIGTERM: time for in-flight calls to finish
-    drain_delay_s: float = 0.0  # SIGTERM: report NOT_SERVING this long before refusing connections
+    drain_delay_s: float = 0.0  # SIGTERM: report NOT_SERVING (still serving) this long before refusing calls
     warmup_text: str = "A dog runs on the beach."
     reflection: bool = True
     log_format: str = "json"  # json | text
@@ -60,6 +60,11 @@ class ServerConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise TranslatorError(f"server setting {name} must be >= 1, got {getattr(self, name)}")
+        if self.max_queue_items < self.max_texts_per_request:
+            raise TranslatorError(
+                f"server setting max_queue_items ({self.max_queue_items}) must be >= max_texts_per_request "
+                f"({self.max_texts_per_request}): a request of max_texts_per_request texts could never be queued"
+            )
         if min(self.max_wait_ms, self.grace_period_s, self.drain_delay_s) < 0:
             raise TranslatorError("server settings max_wait_ms, grace_period_s and drain_delay_s must be >= 0")
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -119,7 +124,8 @@ _HELP = {
     "tls_cert": "PEM certificate chain file (TLS needs --tls-key too)",
     "max_wait_ms": "longest time a queued text waits for a fuller batch (default 5)",
     "grace_period_s": "seconds in-flight calls get to finish on SIGTERM (default 10)",
-    "drain_delay_s": "on SIGTERM, seconds between health NOT_SERVING and closing the port (default 0)",
+    "drain_delay_s": "on SIGTERM, seconds health reports NOT_SERVING while calls are still served, before "
+    "new calls are refused (default 0)",
 }
 
 

@@ -184,6 +184,10 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
 
     async def Align(self, request: pb.AlignRequest, context: grpc.aio.ServicerContext) -> pb.AlignResponse:
         translator, batcher = self._ready()
+        granularity = request.attention
+        if granularity not in pb.AttentionGranularity.values():  # proto3 enums are open: any int arrives
+            allowed = ", ".join(f"{name} ({number})" for name, number in pb.AttentionGranularity.items())
+            raise TranslatorError(f"attention: unknown AttentionGranularity value {granularity}; allowed: {allowed}")
         align = load_align()
         self._check_text("the source", request.source)
         if not batcher.count_tokens("the source", request.source):  # blank, or nothing the tokenizer keeps
@@ -196,7 +200,6 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
         beam = request.beam_size or 5
         if not 1 <= beam <= self.config.max_beam_size:
             raise TranslatorError(f"beam_size must be between 1 and max_beam_size={self.config.max_beam_size}")
-        granularity = request.attention
         kwargs: dict[str, Any] = {
             "method": request.method or DEFAULT_METHOD,
             "beam_size": beam,

@@ -43,7 +43,6 @@ import importlib
 import logging
 import math
 import queue
-import re
 import sys
 import threading
 import time
@@ -60,6 +59,7 @@ from translator.batch_io import (
 )
 from translator.batch_journal import COUNTERS, Journal, StdoutSink
 from translator.errors import TranslatorError
+from translator.sentences import split_sentences
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -177,21 +177,6 @@ class Summary:
 
 
 # -- overlong lines -----------------------------------------------------------------------
-# A sentence ends at . ! ? or … (and closing quotes or brackets) followed by whitespace.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
-
-
-def split_sentences(text: str) -> list[str]:
-    pieces, start = [], 0
-    for m in _SENTENCE_END.finditer(text):
-        if piece := text[start : m.end()].strip():
-            pieces.append(piece)
-        start = m.end()
-    if tail := text[start:].strip():
-        pieces.append(tail)
-    return pieces
-
-
 def _char_chunks(word: str, count: Callable[[str], int], limit: int) -> list[str]:
     out, i = [], 0
     while i < len(word):

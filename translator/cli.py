@@ -89,6 +89,11 @@ def _batch_job(args: argparse.Namespace) -> int:
     from translator.batch import DecodeOptions, EngineSpec, JobSpec, run_job
     from translator.batch_io import RecordFormat
 
+    if args.server and (args.tls or args.tls_ca):
+        raise TranslatorError(
+            "--tls/--tls-ca (or TRANSLATOR_TLS_CA) are not supported by batch jobs (-i FILE --server) yet; "
+            "translate the lines as arguments or on stdin, or use a plaintext server address"
+        )
     workers = max(args.workers, 1)
     job = JobSpec(
         input=Path(args.input),
@@ -128,7 +133,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if args.server:  # the same output, computed by a translation server
         from translator.client import TranslatorClient
 
-        with TranslatorClient(args.server, api_key=args.api_key) as client:
+        with TranslatorClient(args.server, api_key=args.api_key, tls=args.tls, root_certificates=args.tls_ca) as client:
             out = "".join(h + "\n" for h in client.translate_texts(texts, **_decode_options(args)))
     else:
         translator = _local_translator(args)
@@ -270,6 +275,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def add_tls_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """`--tls` and `--tls-ca FILE` (default $TRANSLATOR_TLS_CA) of the commands that talk to a server."""
+    p.add_argument("--tls", action="store_true", help=f"{prefix}connect with TLS, trusting the system's root CAs")
+    p.add_argument("--tls-ca", metavar="FILE", default=os.environ.get("TRANSLATOR_TLS_CA") or None,
+                   help=f"{prefix}connect with TLS, trusting the PEM root certificates in FILE "
+                        "(implies --tls; env TRANSLATOR_TLS_CA)")  # fmt: skip
+
+
 def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model bundle directory (default: the shipped model)")
     p.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
@@ -329,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--api-key", default=os.environ.get("TRANSLATOR_API_KEY"), help="for --server (env TRANSLATOR_API_KEY)"
     )
+    add_tls_args(p, "for --server: ")
     _add_decode_args(p)
     p.set_defaults(func=cmd_translate)
 

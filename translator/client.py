@@ -14,6 +14,7 @@ UNAVAILABLE (starting, draining, or not reachable yet). Errors surface as
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -28,6 +29,12 @@ from translator.errors import TranslatorError
 T = TypeVar("T")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
+_TEXT_INDEX = re.compile(r"^text (\d+)\b")  # the server's name of a text of a Translate request
+
+
+def _shift_text_index(details: str, offset: int) -> str:
+    """A server error about "text N" of a request that started at text `offset` of the input."""
+    return _TEXT_INDEX.sub(lambda m: f"text {int(m[1]) + offset}", details, count=1)
 
 
 class TranslatorClient:
@@ -58,7 +65,11 @@ class TranslatorClient:
         if tls or root_certificates is not None:
             roots = root_certificates
             if isinstance(roots, str | Path):
-                roots = Path(roots).read_bytes()
+                path = Path(roots)
+                try:
+                    roots = path.read_bytes()
+                except OSError as exc:
+                    raise TranslatorError(f"cannot read the TLS root certificates {path}: {exc.strerror}") from None
             creds = grpc.ssl_channel_credentials(root_certificates=roots)
             self.channel = grpc.secure_channel(target, creds, options=options)
         else:
@@ -125,11 +136,21 @@ class TranslatorClient:
         return out
 
     def translate_texts(self, texts: Sequence[str], **kwargs: Any) -> list[str]:
-        """Only the best texts; a gRPC error becomes a `TranslatorError` naming the status."""
-        try:
-            return [t.text for t in self.translate(texts, **kwargs)]
-        except grpc.RpcError as exc:
-            raise TranslatorError(f"server {self.target}: {exc.code().name}: {exc.details()}") from None
+        """Only the best texts; a gRPC error becomes a `TranslatorError` naming the status.
+
+        The texts go in requests of at most `max_batch_size`; the server names a text
+        by its index in its request ("text 5 is ..."), which the error message turns
+        into the index in `texts`, as the local `Translator` names it.
+        """
+        step = max(int(kwargs.pop("max_batch_size", 64)), 1)
+        out: list[str] = []
+        for start in range(0, len(texts), step):
+            try:
+                out.extend(t.text for t in self.translate(texts[start : start + step], max_batch_size=step, **kwargs))
+            except grpc.RpcError as exc:
+                details = _shift_text_index(exc.details() or "", start)
+                raise TranslatorError(f"server {self.target}: {exc.code().name}: {details}") from None
+        return out
 
     def translate_stream(
         self,
@@ -151,10 +172,18 @@ class TranslatorClient:
         layer: int | None = None,
         head: int | None = None,
         attention: pb.AttentionGranularity.ValueType = pb.ATTENTION_GRANULARITY_UNSPECIFIED,
+        beam_size: int = 5,
         timeout: float | None = None,
     ) -> pb.AlignResponse:
+        """Word links of `source` with `target` (None: with the server's translation, made with `beam_size`)."""
         request = pb.AlignRequest(
-            source=source, target=target, method=method, layer=layer, head=head, attention=attention
+            source=source,
+            target=target,
+            method=method,
+            layer=layer,
+            head=head,
+            attention=attention,
+            beam_size=beam_size,
         )
         return self._call(self.stub.Align, request, timeout)
 

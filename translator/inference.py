@@ -14,7 +14,9 @@ from translator.bundle import default_model_dir, load_bundle
 from translator.config import DecodeConfig
 from translator.engines import make_engine
 from translator.errors import TranslatorError
-from translator.search import StepModel, search
+from translator.search import Hypothesis as SearchHypothesis
+from translator.search import StepModel, length_norm, search
+from translator.sentences import split_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +117,11 @@ class Translator:
         max_batch_size: int = 64,
         max_batch_tokens: int = 4096,
     ) -> list[TranslationResult]:
-        """Translate `texts`; an empty or blank text gives an empty translation."""
+        """Translate `texts`; an empty or blank text gives an empty translation.
+
+        A text of several sentences is split (`translator.sentences`), its sentences
+        are translated in the same batches as the other texts, and the result joins
+        them (`join_sentences`). The length limit applies to the whole text."""
         cfg = DecodeConfig(
             beam_size=beam_size,
             n_best=n_best,
@@ -126,31 +132,98 @@ class Translator:
         )
         cfg.validate()
         ids = self.encode_sources(texts)
-        results: list[TranslationResult | None] = [None] * len(texts)
-        todo = [i for i, s in enumerate(ids) if s]
-        for i, s in enumerate(ids):
-            if not s:
-                results[i] = TranslationResult(texts[i], [], [Hypothesis("", 0.0, 0.0, [])])
-        lengths = [len(ids[i]) + 1 for i in todo]
+        # units: (text index, source ids) of every sentence to translate
+        units: list[tuple[int, list[int]]] = []
+        for i, (text, s) in enumerate(zip(texts, ids, strict=True)):
+            sentences = split_sentences(text) if s else []
+            if len(sentences) > 1:
+                units += [(i, u) for u in map(self.tokenizer.encode, sentences) if u]
+            elif s:
+                units.append((i, s))
+        parts: list[list[tuple[int, TranslationResult]]] = [[] for _ in texts]  # (unit, result) per text
+        lengths = [len(u) + 1 for _, u in units]
         for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
-            idx = [todo[b] for b in batch]
-            sources = [ids[i] + [self.config.eos_id] for i in idx]
-            for i, hyps in zip(idx, search(self.engine, sources, cfg), strict=True):
-                results[i] = TranslationResult(
-                    texts[i],
-                    self.tokenizer.pieces(ids[i]),
-                    [
-                        Hypothesis(
-                            text=self.tokenizer.decode(h.tokens),
-                            score=h.score,
-                            log_prob=h.log_prob,
-                            target_tokens=self.tokenizer.pieces(h.tokens),
-                            # (T+1, L, nh, S_batch) -> (L, nh, T+1, S+1): drop the batch's padding columns
-                            attention=None
-                            if h.attention is None
-                            else h.attention[..., : len(ids[i]) + 1].permute(1, 2, 0, 3).contiguous(),
-                        )
-                        for h in hyps
-                    ],
+            sources = [units[b][1] + [self.config.eos_id] for b in batch]
+            for b, hyps in zip(batch, search(self.engine, sources, cfg), strict=True):
+                i, s = units[b]
+                parts[i].append((b, self._result(texts[i], s, hyps)))
+        results = []
+        for text, done in zip(texts, parts, strict=True):
+            ordered = [r for _, r in sorted(done, key=lambda x: x[0])]
+            if not ordered:
+                results.append(TranslationResult(text, [], [Hypothesis("", 0.0, 0.0, [])]))
+            elif len(ordered) == 1:
+                results.append(ordered[0])
+            else:
+                results.append(join_sentences(text, ordered, length_penalty))
+        return results
+
+    def _result(self, text: str, source: list[int], hyps: list[SearchHypothesis]) -> TranslationResult:
+        return TranslationResult(
+            text,
+            self.tokenizer.pieces(source),
+            [
+                Hypothesis(
+                    text=self.tokenizer.decode(h.tokens),
+                    score=h.score,
+                    log_prob=h.log_prob,
+                    target_tokens=self.tokenizer.pieces(h.tokens),
+                    # (T+1, L, nh, S_batch) -> (L, nh, T+1, S+1): drop the batch's padding columns
+                    attention=None
+                    if h.attention is None
+                    else h.attention[..., : len(source) + 1].permute(1, 2, 0, 3).contiguous(),
                 )
-        return [r for r in results if r is not None]
+                for h in hyps
+            ],
+        )
+
+
+def join_sentences(text: str, sentences: Sequence[TranslationResult], length_penalty: float) -> TranslationResult:
+    """One result for a text from the results of its sentences, in order.
+
+    Hypothesis k joins the k-th hypothesis of every sentence: texts joined with a
+    space, pieces concatenated, log-probabilities summed and the score normalised
+    over the total length. Attention is block-diagonal: each sentence's target
+    pieces attend to its own source pieces, the mass a sentence put on its EOS goes
+    to the text's one EOS column, and the last sentence's EOS row is the text's.
+    """
+    n_best = max(len(r.hypotheses) for r in sentences)
+    hypotheses = []
+    for k in range(n_best):
+        hyps = [r.hypotheses[min(k, len(r.hypotheses) - 1)] for r in sentences]
+        log_prob = sum(h.log_prob for h in hyps)
+        length = sum(len(h.target_tokens) + 1 for h in hyps)
+        hypotheses.append(
+            Hypothesis(
+                text=" ".join(h.text for h in hyps if h.text),
+                score=length_norm(log_prob, length, length_penalty),
+                log_prob=log_prob,
+                target_tokens=[p for h in hyps for p in h.target_tokens],
+                attention=_block_attention([r.source_tokens for r in sentences], hyps),
+            )
+        )
+    return TranslationResult(text, [p for r in sentences for p in r.source_tokens], hypotheses)
+
+
+def _block_attention(sources: Sequence[Sequence[str]], hyps: Sequence[Hypothesis]) -> Tensor | None:
+    blocks = [h.attention for h in hyps]
+    if any(b is None for b in blocks):
+        return None
+    first = blocks[0]
+    assert first is not None
+    s_total = sum(len(s) for s in sources)
+    t_total = sum(len(h.target_tokens) for h in hyps)
+    out = first.new_zeros(*first.shape[:2], t_total + 1, s_total + 1)
+    t0 = s0 = 0
+    for src, h, a in zip(sources, hyps, blocks, strict=True):
+        assert a is not None
+        t, s = len(h.target_tokens), len(src)
+        out[..., t0 : t0 + t, s0 : s0 + s] = a[..., :t, :s]
+        out[..., t0 : t0 + t, s_total] = a[..., :t, s]
+        t0, s0 = t0 + t, s0 + s
+    last = blocks[-1]
+    assert last is not None
+    s = len(sources[-1])
+    out[..., t_total, s_total - s : s_total] = last[..., -1, :s]
+    out[..., t_total, s_total] = last[..., -1, s]
+    return out

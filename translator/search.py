@@ -101,7 +101,7 @@ def search(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> lis
     return _beam(model, sources, cfg)
 
 
-def _length_norm(log_prob: float, length: int, alpha: float) -> float:
+def length_norm(log_prob: float, length: int, alpha: float) -> float:
     return log_prob / (length**alpha) if alpha else log_prob
 
 
@@ -154,7 +154,7 @@ def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> li
             lp = float(total[row])
             results[int(alive[row])] = Hypothesis(
                 tokens=history[row, :-1].tolist(),
-                score=_length_norm(lp, step + 1, cfg.length_penalty),
+                score=length_norm(lp, step + 1, cfg.length_penalty),
                 log_prob=lp,
                 attention=None if attn_hist is None else attn_hist[row],
             )
@@ -207,7 +207,7 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
             finished[sent].append(
                 Hypothesis(
                     tokens=history[row].tolist(),
-                    score=_length_norm(lp, step + 1, cfg.length_penalty),
+                    score=length_norm(lp, step + 1, cfg.length_penalty),
                     log_prob=lp,
                     attention=None if attn_hist is None else attn_hist[row],
                 )

@@ -431,7 +431,7 @@ def test_health_transitions_and_graceful_shutdown(loop: LoopThread, tiny_bundle:
     load_gate = threading.Event()
 
     async def make() -> TranslatorApp:  # grpc.aio objects belong to the loop that creates them
-        return TranslatorApp(config(tiny_bundle, drain_delay_s=0.5))
+        return TranslatorApp(config(tiny_bundle))
 
     app = loop.run(make())
     real_load = app.load_translator
@@ -464,15 +464,51 @@ def test_health_transitions_and_graceful_shutdown(loop: LoopThread, tiny_bundle:
             in_flight = running.stub.Translate.future(pb.TranslateRequest(texts=["red dog", "big cat"]), timeout=20)
             wait_until(lambda: batches(app) > before)  # held in the engine
             stopping = loop.submit(app.shutdown(5))
-            wait_until(lambda: running.status() == NOT_SERVING)
+            wait_until(lambda: app.reason is not None)  # no drain delay: new calls are refused at once
             late = rpc_error(running.stub.Translate, pb.TranslateRequest(texts=["red"]), timeout=5)
-            assert late.code() == grpc.StatusCode.UNAVAILABLE and "draining" in late.details()
+            assert late.code() == grpc.StatusCode.UNAVAILABLE
             assert not in_flight.done()
             gate.set()
             assert [t.text for t in in_flight.result().translations] == ["dog red", "cat big"]
         stopping.result(10)
     finally:
         load_gate.set()
+        running.channel.close()
+        loop.run(app.shutdown(0))
+
+
+def test_drain_delay_keeps_serving_new_calls(loop: LoopThread, tiny_bundle: Path) -> None:
+    """SIGTERM (here `shutdown()`, which the signal handler calls): health NOT_SERVING at once, but calls
+    are still accepted and served during drain_delay_s, so load balancers can stop routing without
+    failing anyone; only after the delay are new calls refused, and in-flight ones still finish."""
+    delay = 1.0
+    running = start(loop, config(tiny_bundle, drain_delay_s=delay))
+    app = running.app
+    request = pb.TranslateRequest(texts=["red dog"])
+    try:
+        with gated(app) as gate:
+            before = batches(app)
+            in_flight = running.stub.Translate.future(pb.TranslateRequest(texts=["big cat"]), timeout=20)
+            wait_until(lambda: batches(app) > before)  # held in the engine
+            t0 = time.monotonic()
+            stopping = loop.submit(app.shutdown(5))
+            wait_until(lambda: running.status() == NOT_SERVING)
+            time.sleep(max(0.0, t0 + 0.3 - time.monotonic()))
+            during = running.stub.Translate.future(request, timeout=20)  # 0.3 s into the delay: accepted
+            assert running.status() == NOT_SERVING and running.status("translator.v1.Translator") == NOT_SERVING
+            gate.set()
+            assert during.result(10).translations[0].text == "dog red"
+            assert time.monotonic() - t0 < delay, "the call was served inside the drain delay"
+            # still inside the delay: new calls are served (health stays NOT_SERVING)
+            assert running.stub.Translate(request, timeout=5).translations[0].text == "dog red"
+            assert app.reason is None and not stopping.done()
+        wait_until(lambda: app.reason is not None, timeout=delay + 2)  # the delay passed: new calls refused
+        assert time.monotonic() - t0 >= delay - 0.05
+        late = rpc_error(running.stub.Translate, request, timeout=5)
+        assert late.code() == grpc.StatusCode.UNAVAILABLE
+        assert in_flight.result(10).translations[0].text == "cat big"
+        stopping.result(10)  # a clean stop
+    finally:
         running.channel.close()
         loop.run(app.shutdown(0))
 

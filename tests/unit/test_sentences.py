@@ -1,0 +1,32 @@
+"""Sentence splitting of input texts (translator.sentences)."""
+
+from __future__ import annotations
+
+from translator.sentences import split_sentences
+
+
+def test_splits_at_sentence_ends_and_keeps_punctuation() -> None:
+    assert split_sentences('He said "Stop." Then he ran! Did he?  Yes') == [
+        'He said "Stop."',
+        "Then he ran!",
+        "Did he?",
+        "Yes",
+    ]
+    assert split_sentences("A man.  \n  A woman.") == ["A man.", "A woman."]
+    assert split_sentences("Wait... what?! No.") == ["Wait... what?!", "No."]
+
+
+def test_abbreviations_initials_and_numbers_do_not_end_a_sentence() -> None:
+    for text in (
+        "A group of U.S. Navy jets fly in formation.",
+        "A young boy wearing Mr. Potato Head teeth and glasses.",
+        "Several men are walking and standing in John A. Noble facility.",
+        "There are 3.5 dogs.",
+    ):
+        assert split_sentences(text) == [text]
+
+
+def test_blank_and_single_sentences() -> None:
+    assert split_sentences("  \t ") == []
+    assert split_sentences(" A dog runs on the beach. ") == ["A dog runs on the beach."]
+    assert split_sentences("no punctuation at all") == ["no punctuation at all"]

@@ -1,0 +1,49 @@
+"""Sentence splitting of English input text.
+
+The model translates one sentence at a time (it was trained on single-sentence
+captions and ends its translation after the first sentence), so a text of
+several sentences is split, its sentences are translated, and the translations
+are joined with spaces (`Translator.translate`). Batch jobs split overlong lines
+the same way.
+
+The boundaries come from pysbd's rule-based English segmenter, which knows
+abbreviations and initials ("Mr. Potato Head", "U.S. Navy", "John A. Noble"). A
+text with no candidate boundary (sentence-final punctuation followed by more
+text) is not handed to it at all, which keeps the common one-sentence case free.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import pysbd
+
+# A candidate sentence end: . ! ? or … (then closing quotes or brackets) followed by whitespace.
+_CANDIDATE = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+\S")
+_PUNCTUATION_ONLY = re.compile(r"[\W_]+")
+
+
+@functools.cache
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of `text`, stripped; [] for a blank text. Joining them with single
+    spaces gives `text` up to whitespace."""
+    text = text.strip()
+    if not text:
+        return []
+    if not _CANDIDATE.search(text):
+        return [text]
+    sentences: list[str] = []
+    for piece in _segmenter().segment(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if sentences and _PUNCTUATION_ONLY.fullmatch(piece):  # "..." cut in two: keep it whole
+            sentences[-1] += piece
+        else:
+            sentences.append(piece)
+    return sentences
