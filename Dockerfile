@@ -1,9 +1,13 @@
 # syntax=docker/dockerfile:1
 # The gRPC translation server with the model bundle inside.
-#   docker build -t translator .                       (needs models/default: make train-default)
-#   docker run -p 50051:50051 -p 9090:9090 translator   (gRPC :50051, Prometheus /metrics :9090)
+#   docker build -t translator .    (bundles models/default, the shipped model; for one you trained with
+#                                    `make train-default`, first copy runs/multi30k/model to models/default)
+#   docker run --stop-timeout 30 -p 50051:50051 -p 9090:9090 translator   (gRPC :50051, Prometheus /metrics :9090)
+# --stop-timeout: `docker stop` sends SIGTERM, then SIGKILL after 10 s by default, shorter than the
+# drain (TRANSLATOR_DRAIN_DELAY_S + TRANSLATOR_GRACE_PERIOD_S=20); compose sets stop_grace_period: 30s.
 # Flags after the image name go to `translator serve` (e.g. `--device cuda`); every flag is
-# also a TRANSLATOR_* environment variable.
+# also a TRANSLATOR_* environment variable. With TLS (TRANSLATOR_TLS_CERT/_KEY) the HEALTHCHECK
+# probes with TLS by itself (server/README.md, "Deployment").
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

@@ -50,9 +50,7 @@ def probe(
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-def tls_settings(
-    tls: bool | None, ca: str | None, environ: Mapping[str, str] | None = None
-) -> tuple[bool, str | None]:
+def tls_settings(tls: bool | None, ca: str | None, environ: Mapping[str, str] | None = None) -> tuple[bool, str | None]:
     """(use TLS, CA file): explicit flags win; else TLS iff $TRANSLATOR_TLS_CERT is set, trusting
     $TRANSLATOR_HEALTH_CA or, without it, the server's certificate itself."""
     env = os.environ if environ is None else environ

@@ -123,6 +123,8 @@ class JobSpec:
     backend: str = "local"  # local | ray
     server: str | None = None  # HOST:PORT: translate through a server
     api_key: str | None = None
+    tls: bool = False  # remote: TLS with the system's root CAs
+    tls_ca: str | None = None  # remote: PEM root certificates (implies TLS)
     max_in_flight: int = 32  # remote: stream items sent and not yet answered, per worker
     restart: bool = False
     quiet: bool = False
@@ -635,7 +637,9 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     from translator.tokenizer import Tokenizer
 
     assert job.server is not None
-    client = TranslatorClient(job.server, api_key=job.api_key, timeout=30.0, retries=8)
+    client = TranslatorClient(
+        job.server, api_key=job.api_key, tls=job.tls, root_certificates=job.tls_ca, timeout=30.0, retries=8
+    )
     try:
         info = client.model_info()
     except grpc.RpcError as exc:

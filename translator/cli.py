@@ -89,11 +89,6 @@ def _batch_job(args: argparse.Namespace) -> int:
     from translator.batch import DecodeOptions, EngineSpec, JobSpec, run_job
     from translator.batch_io import RecordFormat
 
-    if args.server and (args.tls or args.tls_ca):
-        raise TranslatorError(
-            "--tls/--tls-ca (or TRANSLATOR_TLS_CA) are not supported by batch jobs (-i FILE --server) yet; "
-            "translate the lines as arguments or on stdin, or use a plaintext server address"
-        )
     workers = max(args.workers, 1)
     job = JobSpec(
         input=Path(args.input),
@@ -116,6 +111,8 @@ def _batch_job(args: argparse.Namespace) -> int:
         backend=args.backend,
         server=args.server,
         api_key=args.api_key,
+        tls=args.tls,
+        tls_ca=args.tls_ca,
         max_in_flight=args.max_in_flight,
         restart=args.restart,
         quiet=args.quiet,

@@ -166,6 +166,48 @@ def rpc_error(call: Any, *args: Any, **kwargs: Any) -> grpc.RpcError:
     return info.value
 
 
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """(key, cert) of a self-signed certificate for DNS name `name`: with the `cryptography`
+    package if installed, else with `openssl`; skips the test with neither."""
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    try:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        if shutil.which("openssl") is None:
+            pytest.skip("a test certificate needs the cryptography package or openssl")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(cert), "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"],
+                       check=True, capture_output=True)  # fmt: skip
+        return key, cert
+    private = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(private, hashes.SHA256())
+    )
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
 # --- the rpcs -------------------------------------------------------------------------
 def test_translate_matches_the_library(srv: Running, tiny_bundle: Path) -> None:
     from translator.inference import Translator
@@ -299,6 +341,24 @@ def test_align(srv: Running) -> None:
     assert hyp.pharaoh == full.pharaoh and len(hyp.alignment) == len(full.links)
 
 
+def test_align_options_are_checked_and_sent(srv: Running) -> None:
+    # an unknown AttentionGranularity (proto3 enums are open) is an error, not "no attention"
+    err = rpc_error(srv.stub.Align, pb.AlignRequest(source="red dog", attention=99), timeout=10)  # type: ignore[arg-type]
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "attention" in err.details() and "99" in err.details()
+    assert (
+        "ATTENTION_GRANULARITY_WORDS (4)" in err.details() and "ATTENTION_GRANULARITY_UNSPECIFIED (0)" in err.details()
+    )
+
+    from translator.client import TranslatorClient
+
+    with TranslatorClient(srv.address, retries=0) as client:  # beam_size reaches the server
+        err = rpc_error(client.align, "red dog", beam_size=99)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "beam_size" in err.details()
+        pytest.importorskip("translator.align", reason="translator.align (alignment library) is not in this build")
+        assert client.align("red dog runs", beam_size=1).target == "runs dog red"
+
+
 # --- health, reflection, metrics ---------------------------------------------------------
 def test_health_and_reflection(srv: Running) -> None:
     assert srv.status("") == SERVING and srv.status("translator.v1.Translator") == SERVING
@@ -395,12 +455,7 @@ def test_expired_and_cancelled_calls_are_not_computed(srv: Running) -> None:
 
 # --- auth, TLS, lifecycle ------------------------------------------------------------------
 def test_api_key_and_tls(loop: LoopThread, tiny_bundle: Path, tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
-                   check=True, capture_output=True)  # fmt: skip
+    key, cert = self_signed(tmp_path, "localhost")
     running = start(loop, config(tiny_bundle, api_keys=("s3cret",), tls_cert=str(cert), tls_key=str(key)))
     try:
         from translator.client import TranslatorClient
@@ -423,6 +478,103 @@ def test_api_key_and_tls(loop: LoopThread, tiny_bundle: Path, tmp_path: Path) ->
         with grpc.insecure_channel(target) as plain:  # a plaintext client cannot talk to the TLS port
             err = rpc_error(pb_grpc.TranslatorStub(plain).Translate, request, timeout=2)
             assert err.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_srv(
+    loop: LoopThread, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Running, Path]]:
+    """A server with TLS (a self-signed certificate for localhost) and API key s3cret; (server, certificate)."""
+    key, cert = self_signed(tmp_path_factory.mktemp("tls"), "localhost")
+    running = start(loop, config(tiny_bundle, api_keys=("s3cret",), tls_cert=str(cert), tls_key=str(key)))
+    yield running, cert
+    running.stop()
+
+
+def test_cli_translate_and_loadtest_over_tls(
+    tls_srv: tuple[Running, Path],
+    tiny_bundle: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from translator.cli import main
+
+    running, cert_path = tls_srv
+    cert, target = str(cert_path), f"localhost:{running.app.port}"
+    sentences = tmp_path / "in.txt"
+    sentences.write_text("red dog\nthe big cat\n")
+    monkeypatch.delenv("TRANSLATOR_API_KEY", raising=False)
+    monkeypatch.delenv("TRANSLATOR_TLS_CA", raising=False)
+    assert main(["translate", "--server", target, "--tls-ca", cert, "--api-key", "s3cret", "red dog"]) == 0
+    assert capsys.readouterr().out == "dog red\n"
+    assert main(["translate", "--server", target, "--tls-ca", cert + ".missing", "red"]) == 2
+    assert "cannot read the TLS root certificates" in capsys.readouterr().err
+
+    # loadtest without a key: every call fails -> exit 1, the reason, no made-up latencies
+    argv = ["loadtest", "--server", target, "--clients", "1", "--seconds", "0.5", "--beam", "1",
+            "--input", str(sentences)]  # fmt: skip
+    assert main([*argv, "--tls-ca", cert]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["ok"] == 0 and set(report["errors"]) == {"UNAUTHENTICATED"}
+    assert set(report["latency_ms"].values()) == {None} and "n/a" in out and "| latency p50 (ms)" in out
+    assert "error: no request to" in err and "UNAUTHENTICATED" in err and "API key" in err
+
+    # the key and the CA from the environment, as for translate --server
+    monkeypatch.setenv("TRANSLATOR_API_KEY", "s3cret")
+    monkeypatch.setenv("TRANSLATOR_TLS_CA", cert)
+    assert main(["translate", "--server", target, "big cat"]) == 0
+    assert capsys.readouterr().out == "cat big\n"
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["ok"] > 0 and report["errors"] == {} and report["latency_ms"]["p50"] > 0
+
+    # a batch job through the TLS server writes what a local job writes
+    job = ["translate", "--model", str(tiny_bundle), "-i", str(sentences), "--quiet", "-o"]
+    assert main([*job, str(tmp_path / "local.txt")]) == 0
+    assert main([*job, str(tmp_path / "remote.txt"), "--server", target]) == 0
+    assert (tmp_path / "remote.txt").read_text() == (tmp_path / "local.txt").read_text() != ""
+
+
+def test_health_probe_follows_the_server_tls_settings(
+    loop: LoopThread, tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The image's HEALTHCHECK (`python -m server.health_probe --timeout 3`, no TLS flags) works when
+    TLS is enabled with TRANSLATOR_TLS_CERT, here a self-signed certificate for another name than
+    the localhost the probe dials (TRANSLATOR_HEALTH_SERVER_NAME)."""
+    from server.health_probe import main as probe_main
+
+    name = "translator.internal"
+    key, cert = self_signed(tmp_path, name)
+    _, other = self_signed(tmp_path, "other.internal")
+    running = start(loop, config(tiny_bundle, tls_cert=str(cert), tls_key=str(key)))
+    try:
+        env = {**os.environ, "TRANSLATOR_PORT": str(running.app.port), "TRANSLATOR_TLS_CERT": str(cert),
+               "TRANSLATOR_TLS_KEY": str(key), "TRANSLATOR_HEALTH_SERVER_NAME": name}  # fmt: skip
+        env.pop("TRANSLATOR_HEALTH_CA", None)
+        cmd = [sys.executable, "-m", "server.health_probe", "--timeout", "3"]  # the Dockerfile's HEALTHCHECK
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30, cwd=Path(__file__).parents[2])
+        assert (done.returncode, done.stdout.strip()) == (0, "SERVING"), done.stderr
+
+        for var in ("TRANSLATOR_HEALTH_CA", "TRANSLATOR_HEALTH_SERVER_NAME"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("TRANSLATOR_PORT", str(running.app.port))
+        monkeypatch.setenv("TRANSLATOR_TLS_CERT", str(cert))
+        assert probe_main(["--server-name", name]) == 0
+        assert probe_main([]) == 1  # the certificate is not for "localhost"
+        assert probe_main(["--no-tls", "--server-name", name]) == 1  # plaintext against the TLS port
+        monkeypatch.setenv("TRANSLATOR_HEALTH_SERVER_NAME", name)
+        assert probe_main([]) == 0
+        monkeypatch.setenv("TRANSLATOR_HEALTH_CA", str(other))  # trusted instead of the certificate itself
+        assert probe_main([]) == 1
+        monkeypatch.setenv("TRANSLATOR_HEALTH_CA", str(cert))
+        assert probe_main([]) == 0
+        out = capsys.readouterr().out.split()
+        assert out[:2] == ["SERVING", "UNAVAILABLE"] and out[-1] == "SERVING"
     finally:
         running.stop()
 
@@ -525,6 +677,23 @@ def test_cli_translate_with_server_prints_the_local_output(
     assert capsys.readouterr().out == local == "runs dog red\n\nsits boy the\n"
     assert main(["translate", "--server", srv.address, "red " * 21]) == 2
     assert "RESOURCE_EXHAUSTED" in capsys.readouterr().err
+
+
+def test_cli_translate_errors_name_the_same_text_locally_and_remotely(
+    srv: Running, tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The client sends --batch-size texts per request; an error names the text's index in the whole
+    input (as local mode does), not in its request."""
+    from translator.cli import main
+
+    texts = ["red dog"] * 5 + ["red " * 21, "big cat"]  # text 5 is too long; with --batch-size 2 it is text 1 of 3
+    assert main(["translate", "--model", str(tiny_bundle), "--max-input-tokens", "20", "--batch-size", "2",
+                 *texts]) == 2  # fmt: skip
+    local = capsys.readouterr().err
+    assert main(["translate", "--server", srv.address, "--batch-size", "2", *texts]) == 2
+    remote = capsys.readouterr().err
+    assert "text 5 is 21 tokens long" in local
+    assert "text 5 is 21 tokens long" in remote and "max_tokens_per_text=20" in remote
 
 
 def test_loadtest_report(srv: Running) -> None:

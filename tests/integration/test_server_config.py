@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -30,10 +31,14 @@ def test_defaults_env_then_flags() -> None:
         ({"TRANSLATOR_MAX_BATCH_SIZE": "0"}, "max_batch_size must be >= 1"),
         ({"TRANSLATOR_TLS_CERT": "c.pem"}, "both tls_cert and tls_key"),
         ({"TRANSLATOR_REFLECTION": "maybe"}, "TRANSLATOR_REFLECTION"),
+        (
+            {"TRANSLATOR_MAX_QUEUE_ITEMS": "4", "TRANSLATOR_MAX_TEXTS_PER_REQUEST": "8"},
+            "max_queue_items (4) must be >= max_texts_per_request (8)",
+        ),
     ],
 )
 def test_bad_settings_name_the_setting(env: dict[str, str], needle: str) -> None:
-    with pytest.raises(TranslatorError, match=needle.replace("(", r"\(")):
+    with pytest.raises(TranslatorError, match=re.escape(needle)):
         ServerConfig.from_env(env)
 
 
@@ -71,3 +76,17 @@ def test_serve_exits_2_when_the_model_cannot_load_or_the_port_is_taken(
             asyncio.run(serve(taken))
     # a server that never started does not claim to drain or stop
     assert not [r.message for r in caplog.records if r.message in ("draining", "stopped")]
+
+
+def test_a_queue_smaller_than_a_request_is_refused_at_startup(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Otherwise every full-size request would get "queue is full (0 texts queued)"."""
+    from server.app import main as server_main
+    from translator.cli import main
+
+    assert ServerConfig(max_queue_items=8, max_texts_per_request=8).validate().max_queue_items == 8
+    for run in (main, lambda argv: server_main(argv[1:])):
+        assert run(["serve", "--model", str(tmp_path), "--max-queue-items", "10", "--max-texts-per-request", "64"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "max_queue_items (10) must be >= max_texts_per_request (64)" in err

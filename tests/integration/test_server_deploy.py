@@ -90,6 +90,8 @@ def check_compose(config: dict) -> None:
     batch = services["batch"]
     assert batch["profiles"] == ["batch"] and "--server" in batch["command"]
     assert batch["depends_on"]["translator"]["condition"] == "service_healthy"
+    # it writes into the ./batch bind mount: a user the caller can map to the directory's owner
+    assert any(str(v).split(":")[0].endswith("batch") for v in batch["volumes"]) and "10001" in str(batch["user"])
 
 
 def test_compose_file_parses() -> None:
@@ -108,3 +110,21 @@ def test_docker_compose_config_validates() -> None:
                          cwd=ROOT, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     check_compose(yaml.safe_load(out.stdout))
+
+
+def test_stopping_waits_for_the_drain_and_the_docs_say_how() -> None:
+    """`docker stop` kills after 10 s unless told otherwise; the drain (delay + grace period) needs longer."""
+    import re
+
+    final = stages(ROOT / "Dockerfile")[-1]
+    assert ("STOPSIGNAL", "SIGTERM") in final
+    env = " ".join(rest for k, rest in final if k == "ENV")
+    grace = float(re.search(r"TRANSLATOR_GRACE_PERIOD_S=(\d+)", env)[1])  # type: ignore[index]
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-translator"]
+    drain = float(compose["environment"].get("TRANSLATOR_DRAIN_DELAY_S", 0))
+    assert float(compose["stop_grace_period"].removesuffix("s")) > grace + drain
+    for doc in ("README.md", "server/README.md", "Dockerfile"):
+        timeouts = [int(n) for n in re.findall(r"--stop-timeout (\d+)", (ROOT / doc).read_text())]
+        assert timeouts and min(timeouts) > grace + drain, doc
+    readme = (ROOT / "README.md").read_text()
+    assert "mkdir -p batch" in readme and "batch/input.txt" in readme and "10001" in readme

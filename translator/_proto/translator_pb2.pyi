@@ -467,7 +467,9 @@ class AlignRequest(_message.Message):
     head: _builtins.int
     """Head of that layer (0-based; unset: the mean over heads)."""
     attention: Global___AttentionGranularity.ValueType
-    """Which cross-attention tensor to return (default: none)."""
+    """Which cross-attention tensor to return (default: none). A number that is
+    not an AttentionGranularity value: INVALID_ARGUMENT.
+    """
     beam_size: _builtins.int
     """Beam size of the translation made when `target` is unset (0: 5)."""
     def __init__(
