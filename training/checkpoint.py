@@ -23,7 +23,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    state = load_state_dict(path)
+    state = load_state_dict(path, what="a valid checkpoint")
     for key in ("model", "config"):
         if key not in state:
             raise TranslatorError(f"{path} is not a training checkpoint (no {key!r} entry)")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,62 @@ def _parse_value(text: str) -> Any:
         return yaml.safe_load(text)
 
 
+def _field_type(key: str) -> Any:
+    """The annotated type of `key` ("lr", "model.d_ff"); None for an unknown key (from_dict names it)."""
+    cls: Any = TrainConfig
+    *parents, leaf = key.split(".")
+    for p in parents:
+        hint = typing.get_type_hints(cls).get(p)
+        if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+            return None
+        cls = hint
+    return typing.get_type_hints(cls).get(leaf)
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is not None:
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", None) or str(tp)
+
+
+def _coerce(key: str, text: str, value: Any) -> Any:
+    """`value` (parsed from `text`) checked against the type of field `key`: a one-line error if it does not fit."""
+    tp = _field_type(key)
+    if tp is None:
+        return value
+    options = typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
+    for option in options:
+        if option is type(None):
+            if value is None:
+                return None
+        elif option is bool:
+            if isinstance(value, bool):
+                return value
+        elif option is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif option is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif option is str:
+            if isinstance(value, str):
+                return value
+            if value is not None and not isinstance(value, (list, dict)):
+                return text  # `data_dir=2024` is the directory "2024"
+        elif typing.get_origin(option) is tuple:
+            args = typing.get_args(option)
+            if (
+                isinstance(value, list)
+                and len(value) == len(args)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            ):
+                return [float(v) for v in value]
+        else:
+            return value
+    expected = " or ".join("null" if o is type(None) else _type_name(o) for o in options)
+    raise TranslatorError(f"--set {key}: expected {expected}, got {text!r}")
+
+
 def load_train_config(preset: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """Resolve a config: defaults <- preset (a name in presets/ or a YAML path) <- overrides."""
     data: dict[str, Any] = {}
@@ -95,9 +153,14 @@ def load_train_config(preset: str | Path | None, overrides: list[str] | None = N
             names = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
             raise TranslatorError(f"config {preset!r} not found (presets: {names})")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise TranslatorError(f"{path} is not a YAML config (not UTF-8 text)") from None
+        except OSError as exc:
+            raise TranslatorError(f"cannot read {path}: {exc.strerror or exc}") from None
         except yaml.YAMLError as exc:
-            raise TranslatorError(f"{path} is not valid YAML: {exc}") from None
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TranslatorError(f"{path} is not valid YAML: {first}") from None
         if not isinstance(data, dict):
             raise TranslatorError(f"{path}: expected a mapping at the top level")
     for item in overrides or []:
@@ -108,7 +171,13 @@ def load_train_config(preset: str | Path | None, overrides: list[str] | None = N
         *parents, leaf = key.split(".")
         for p in parents:
             target = target.setdefault(p, {})
-        target[leaf] = _parse_value(value)
+            if not isinstance(target, dict):
+                raise TranslatorError(f"--set {key}: {p} is not a section")
+        try:
+            parsed = _parse_value(value)
+        except yaml.YAMLError:
+            raise TranslatorError(f"--set {key}: cannot parse the value {value!r}") from None
+        target[leaf] = _coerce(key, value, parsed)
     model = from_dict(ModelConfig, data.pop("model", {}) or {}, where="model")
     if "betas" in data:
         data["betas"] = tuple(data["betas"])

@@ -190,6 +190,8 @@ class Trainer:
     def _check_run_dir(self) -> None:
         path = self.out / "train_config.yaml"
         new = self.cfg.to_dict()
+        if self.out.exists() and not self.out.is_dir():
+            raise TranslatorError(f"--out {self.out} is a file, not a run directory")
         if path.is_file():
             # through the dataclass, so that fields added since (with their defaults) are not changes
             old = config_from_dict(yaml.safe_load(path.read_text())).to_dict()
@@ -199,9 +201,31 @@ class Trainer:
                     f"{self.out} holds a run with a different config ({', '.join(changed)} changed); "
                     "use another --out or the same settings"
                 )
+        # the inputs first: a command that fails on them leaves nothing that blocks the corrected one
+        self._check_inputs()
         if self.dist.main:
-            self.out.mkdir(parents=True, exist_ok=True)
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TranslatorError(f"cannot create the run directory {self.out}: {exc.strerror or exc}") from None
             atomic_write_bytes(path, yaml.safe_dump(new, sort_keys=False).encode())
+
+    def _check_inputs(self) -> None:
+        """The data files, the alignment file and the init_from bundle exist (cheap checks, before writing)."""
+        for split in (self.cfg.train_split, self.cfg.val_split):
+            for p in split_paths(Path(self.cfg.data_dir), split):
+                if not p.is_file():
+                    raise TranslatorError(
+                        f"{p} not found: fetch the data first with `translator data --out {self.cfg.data_dir}`"
+                    )
+        if self.cfg.alignment_file:
+            a = Path(self.cfg.alignment_file)
+            if not a.is_absolute() and not a.exists():
+                a = Path(self.cfg.data_dir) / a
+            if not a.is_file():
+                raise TranslatorError(f"alignment_file {self.cfg.alignment_file} not found")
+        if self.cfg.init_from and not (Path(self.cfg.init_from) / "spm.model").is_file():
+            raise TranslatorError(f"init_from {self.cfg.init_from} is not a model bundle (no spm.model)")
 
     def _read(self, split: str) -> tuple[list[str], list[str]]:
         src, tgt = split_paths(Path(self.cfg.data_dir), split)
@@ -397,6 +421,10 @@ class Trainer:
         self.scheduler.step()
         return float(loss.detach()) / max(ntok, 1), ntok
 
+    def _can_continue(self) -> bool:
+        """Whether a finished run has anything left to do under the current limits."""
+        return self.should_stop() is None and self.state["epoch"] < self.cfg.max_epochs
+
     def should_stop(self) -> str | None:
         s, c = self.state, self.cfg
         if c.max_steps and s["step"] >= c.max_steps:
@@ -464,6 +492,11 @@ class Trainer:
         self.resume()
         s = self.state
         self.model.train()
+        if s["finished"] and self._can_continue():
+            # a finished run whose limit was raised (max_steps, max_minutes, max_epochs, patience
+            # are RESUMABLE_KEYS): train on from its last state to the new limit
+            logger.info("continuing the finished run at step %d: a limit was raised", s["step"])
+            s["finished"] = False
         reason = None if s["finished"] else self.should_stop()
         bar = tqdm(
             total=self.cfg.max_steps or None, initial=s["step"], disable=not (self.progress and self.dist.main),

@@ -32,13 +32,20 @@ class Gold:
 
 
 def _read(path: str | Path) -> list[str]:
+    """Lines as the rest of the CLI reads them: split on "\n" only, one trailing "\r" dropped
+    (not str.splitlines, which also splits on U+2028, form feeds, ...); strict UTF-8."""
+    from training.data import read_lines
+
     p = Path(path)
+    if p.is_dir():
+        raise TranslatorError(f"{p} is a directory, not a file")
     if not p.is_file():
         raise TranslatorError(f"file not found: {p}")
-    try:
-        return p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TranslatorError(f"cannot read {p}: {exc}") from None
+    return read_lines(p)
+
+
+def _sentences(n: int) -> str:
+    return f"{n} sentence" if n == 1 else f"{n} sentences"
 
 
 def parse_gold(
@@ -71,7 +78,7 @@ def parse_gold(
         if sent < 1 or i < 1 or j < 1:
             raise TranslatorError(f"{where}: sentence numbers and positions are 1-based")
         if n_sentences is not None and sent > n_sentences:
-            raise TranslatorError(f"{where}: sentence {sent} is out of range, there are {n_sentences} sentences")
+            raise TranslatorError(f"{where}: sentence {sent} is out of range, there are {_sentences(n_sentences)}")
         if source_lengths is not None and i > source_lengths[sent - 1]:
             raise TranslatorError(
                 f"{where}: link {i}-{j} is out of range: source sentence {sent} has {source_lengths[sent - 1]} words"
@@ -137,7 +144,7 @@ def consensus_gold(runs_per_sentence: Sequence[Sequence[Iterable[Pair]]]) -> Gol
 def score(gold: Gold, hyp: Sequence[set[Pair]]) -> dict[str, float | int]:
     """Corpus precision, recall and AER (rounded to 4 decimals) and the link counts."""
     if len(hyp) != len(gold.sure):
-        raise TranslatorError(f"the gold has {len(gold.sure)} sentences but the hypothesis has {len(hyp)}")
+        raise TranslatorError(f"the gold has {_sentences(len(gold.sure))} but the hypothesis has {len(hyp)}")
     a = s = a_s = a_p = p = 0
     for sure, possible, links in zip(gold.sure, gold.possible, hyp, strict=True):
         a += len(links)

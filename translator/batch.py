@@ -42,6 +42,7 @@ import hashlib
 import importlib
 import logging
 import math
+import os
 import queue
 import sys
 import threading
@@ -51,7 +52,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from translator.batch_io import (
+    InputError,
     RecordFormat,
+    check_records,
     format_window,
     iter_windows,
     parse_window,
@@ -142,6 +145,12 @@ class JobSpec:
             raise TranslatorError(f"the output {self.output} is the input file")
         if self.output is not None and self.output.is_dir():
             raise TranslatorError(f"the output {self.output} is a directory")
+        if self.output is not None:
+            parent = self.output.parent
+            if not parent.is_dir():
+                raise TranslatorError(f"cannot write {self.output}: the directory {parent} does not exist")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise TranslatorError(f"cannot write {self.output}: the directory {parent} is not writable")
         return self
 
     def options_fingerprint(self) -> dict[str, Any]:
@@ -279,7 +288,7 @@ def translate_window(task: WindowTask, engine: Engine, progress: Callable[[int],
             continue
         lineno = task.first_lineno + i
         if task.overlong == "refuse":
-            raise TranslatorError(
+            raise InputError(
                 f"{task.label}: line {lineno} is {n} tokens long; the limit is max_input_tokens={engine.limit} "
                 "(--overlong split or skip to go on)"
             )
@@ -290,7 +299,7 @@ def translate_window(task: WindowTask, engine: Engine, progress: Callable[[int],
         for piece in split_overlong(text, engine.count, engine.limit):
             m = engine.count(piece)
             if m > engine.limit:
-                raise TranslatorError(f"{task.label}: line {lineno} cannot be split under max_input_tokens")
+                raise InputError(f"{task.label}: line {lineno} cannot be split under max_input_tokens")
             segments.append(piece)
             lengths.append(m)
             owners.append(i)
@@ -691,13 +700,35 @@ def _unwrap(exc: BaseException, server: str | None) -> BaseException:
     return exc
 
 
+@contextlib.contextmanager
+def _quiet_logs(quiet: bool) -> Iterator[None]:
+    """`--quiet`: the job's info logs (resuming, model loading) are silenced too; warnings stay."""
+    if not quiet:
+        yield
+        return
+    root = logging.getLogger("translator")
+    level = root.level
+    root.setLevel(max(logging.WARNING, level))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def run_job(job: JobSpec) -> Summary:
     """Run (or resume) a batch job; returns its summary. Errors are `TranslatorError`s naming the line."""
+    with _quiet_logs(job.quiet):
+        return _run_job(job)
+
+
+def _run_job(job: JobSpec) -> Summary:
     job.validate()
     t0 = time.perf_counter()
     label = str(job.input)
     scan = scan_input(job.input, check_utf8=job.errors == "strict")
     windows = math.ceil(scan.lines / job.window)
+    if job.fmt.kind == "jsonl":  # a malformed line is an error before any work (and before the journal)
+        check_records(job.input, job.window, job.fmt, job.errors, label)
 
     remote: tuple[RemoteEngine, dict[str, Any], Any] | None = _open_remote(job) if job.server else None
     model = remote[1] if remote else _model_fingerprint(job.engine)
@@ -711,6 +742,7 @@ def run_job(job: JobSpec) -> Summary:
     runner: Runner | None = None
     bar: tqdm | None = None
     abort = True
+    committed: dict[int, dict[str, int]] = {}
     try:
         committed = journal.open(job.restart) if journal is not None else {}
         committed = {k: v for k, v in committed.items() if k < windows}
@@ -765,10 +797,16 @@ def run_job(job: JobSpec) -> Summary:
         while pending:
             collect(block=True)
         if counts["lines"] != scan.lines:
-            raise TranslatorError(f"{label} changed while it was read ({scan.lines} lines, then {counts['lines']})")
+            raise InputError(f"{label} changed while it was read ({scan.lines} lines, then {counts['lines']})")
         if journal is not None:
             journal.finish(windows)
         abort = False
+    except InputError:
+        # The same command would fail the same way and the corrected one (other input or
+        # options) could not resume this journal: with nothing committed, remove it.
+        if journal is not None and not committed and not journal.committed_any():
+            journal.discard()
+        raise
     finally:
         if bar is not None:
             bar.close()

@@ -35,6 +35,11 @@ READ_CHUNK = 1 << 20
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
 
+class InputError(TranslatorError):
+    """The input itself is bad (a line that cannot be parsed or translated under the options):
+    rerunning the same command fails the same way, so a journal with nothing committed is removed."""
+
+
 def is_gzip(path: Path) -> bool:
     return path.suffix == ".gz"
 
@@ -119,12 +124,19 @@ def scan_input(path: Path, check_utf8: bool = True) -> InputScan:
             if check_utf8:
                 decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise TranslatorError(f"{path}: invalid UTF-8 on line {_first_invalid_line(path)}") from None
+        raise InputError(f"{path}: invalid UTF-8 on line {_first_invalid_line(path)}") from None
     except _GZIP_ERRORS as exc:
         raise TranslatorError(f"{path}: not a valid gzip file ({exc})") from None
     if last != b"\n":
         lines += 1  # a last line without newline
     return InputScan(size=size, sha256=digest.hexdigest(), lines=lines)
+
+
+def check_records(path: Path, window: int, fmt: RecordFormat, errors: str, label: str) -> None:
+    """Parse every line once (JSONL: cheap next to translating), so that a malformed line is an
+    error before any work starts; one window in memory at a time."""
+    for index, raw in enumerate(iter_windows(path, window)):
+        parse_window(raw, index * window + 1, fmt, errors, label)
 
 
 def iter_windows(path: Path, window: int) -> Iterator[list[bytes]]:
@@ -151,7 +163,7 @@ def decode_line(raw: bytes, lineno: int, errors: str, label: str) -> tuple[str, 
         return raw.decode("utf-8"), False
     except UnicodeDecodeError:
         if errors != "replace":
-            raise TranslatorError(f"{label}: invalid UTF-8 on line {lineno} (--errors replace to go on)") from None
+            raise InputError(f"{label}: invalid UTF-8 on line {lineno} (--errors replace to go on)") from None
         return raw.decode("utf-8", errors="replace"), True
 
 
@@ -166,13 +178,13 @@ def parse_window(raw_lines: list[bytes], first_lineno: int, fmt: RecordFormat, e
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise TranslatorError(f"{label}: line {n} is not valid JSON: {exc.msg}") from None
+            raise InputError(f"{label}: line {n} is not valid JSON: {exc.msg}") from None
         if not isinstance(obj, dict):
-            raise TranslatorError(f"{label}: line {n} is not a JSON object")
+            raise InputError(f"{label}: line {n} is not a JSON object")
         value = obj.get(fmt.text_field)
         if not isinstance(value, str):
             found = "missing" if value is None else f"a {type(value).__name__}"
-            raise TranslatorError(f"{label}: line {n}: field {fmt.text_field!r} must be a string, it is {found}")
+            raise InputError(f"{label}: line {n}: field {fmt.text_field!r} must be a string, it is {found}")
         if fmt.id_field not in obj:
             obj = {fmt.id_field: n, **obj}
         records.append(Record(n, value, obj, replaced))

@@ -37,10 +37,13 @@ class Journal:
 
     def open(self, restart: bool) -> dict[int, dict[str, int]]:
         """Lock the journal, check it belongs to this job; the committed windows and their counters."""
-        if restart and self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = (self.dir / "lock").open("w")
+        try:
+            if restart and self.dir.exists():
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(exist_ok=True)  # the output's directory must exist: never created here
+            self._lock = (self.dir / "lock").open("w")
+        except OSError as exc:
+            raise TranslatorError(f"cannot write the job journal {self.dir}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -101,6 +104,15 @@ class Journal:
         self.close()
         shutil.rmtree(self.dir)
 
+    def committed_any(self) -> bool:
+        """Whether any window is committed (by this run or an earlier one)."""
+        return self.dir.is_dir() and any(self.dir.glob("chunk-*.done"))
+
+    def discard(self) -> None:
+        """Remove the journal (a job that failed on its input before committing anything)."""
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def close(self) -> None:
         if self._lock is not None:
             self._lock.close()
@@ -120,7 +132,15 @@ class StdoutSink:
 
     def commit(self, index: int, data: bytes, counts: dict[str, int]) -> None:
         self.waiting[index] = data
-        while self.next in self.waiting:
-            sys.stdout.buffer.write(self.waiting.pop(self.next))
-            self.next += 1
-        sys.stdout.flush()
+        try:
+            while self.next in self.waiting:
+                sys.stdout.buffer.write(self.waiting.pop(self.next))
+                self.next += 1
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`... | head`): stop quietly, as the Python docs advise (Note on
+            # SIGPIPE): point stdout at devnull so that the flush at exit does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            raise SystemExit(1) from None

@@ -112,14 +112,18 @@ def write_manifest(model_dir: Path, extra: dict[str, Any] | None = None) -> dict
     return manifest
 
 
-def load_state_dict(path: Path) -> dict[str, Any]:
-    """torch.load with weights only, turning every failure into a clear error."""
+def load_state_dict(path: Path, what: str = "a readable PyTorch file") -> dict[str, Any]:
+    """torch.load with weights only, turning every failure into a clear one-line error."""
     if not path.is_file():
         raise TranslatorError(f"file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        raise TranslatorError(f"{path} is not a readable PyTorch file (corrupt or truncated): {exc}") from None
+        # one line: the first of torch's reason, without its advice (weights_only=False is unsafe here)
+        lines = [line.strip() for line in str(exc).splitlines()]
+        lines = [line for line in lines if line and "weights_only" not in line and not line.startswith("Check the doc")]
+        reason = lines[0] if lines else type(exc).__name__
+        raise TranslatorError(f"{path} is not {what} (corrupt or truncated: {reason})") from None
     if not isinstance(obj, dict):
         raise TranslatorError(f"{path}: expected a dict, found {type(obj).__name__}")
     return obj

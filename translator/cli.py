@@ -7,10 +7,12 @@ and exit code 2, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,16 +29,59 @@ logger = logging.getLogger("translator")
 def _read_text_file(path: str) -> list[str]:
     from training.data import read_lines
 
+    _check_input_file(path)
+    return read_lines(Path(path))
+
+
+def _check_input_file(path: str) -> None:
     p = Path(path)
+    if p.is_dir():
+        raise TranslatorError(f"{path} is a directory, not a file")
     if not p.is_file():
         raise TranslatorError(f"file not found: {path}")
-    return read_lines(p)
+
+
+def _check_model_dir(args: argparse.Namespace) -> None:
+    """`--model` given as an existing file: say so (a missing path is reported by the bundle loader)."""
+    model = getattr(args, "model", None)
+    if model and Path(model).exists() and not Path(model).is_dir():
+        raise TranslatorError(f"--model {model} is not a directory (a model bundle is a directory)")
+
+
+# -- argparse types: a bad value is a one-line usage error, exit code 2 ----------------------
+def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {n}")
+        return n
+
+    return parse
+
+
+_nonnegative_int = _int_at_least(0, ">= 0")
+_positive_int = _int_at_least(1, ">= 1")
+
+
+def _unit_interval(value: str) -> float:
+    """A float in (0, 1]."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {value!r}") from None
+    if not 0.0 < x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return x
 
 
 def _local_translator(args: argparse.Namespace) -> Translator:
     """The in-process `Translator` that the decode options (`_add_decode_args`) describe."""
     from translator.inference import Translator
 
+    _check_model_dir(args)
     return Translator(
         args.model,
         max_input_tokens=args.max_input_tokens,
@@ -47,10 +92,48 @@ def _local_translator(args: argparse.Namespace) -> Translator:
     )
 
 
+def _check_output_path(path: str | None, option: str) -> None:
+    """Before any work: `path` can be written (its directory exists and takes a new file; it is not a directory)."""
+    if not path:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise TranslatorError(f"{option} {path} is a directory")
+    parent = p.parent
+    if not parent.exists():
+        raise TranslatorError(f"{option} {path}: the directory {parent} does not exist")
+    if not parent.is_dir():
+        raise TranslatorError(f"{option} {path}: {parent} is not a directory")
+    try:  # the write goes through a temporary file in the same directory: try creating one
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TranslatorError(f"{option} {path}: cannot write to {parent}: {exc.strerror or exc}") from None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file next to `path`, fsync, rename over `path`: all or nothing."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise TranslatorError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _write_output(text: str, path: str | None) -> None:
-    """Write to `path` (UTF-8) or, without one, to stdout."""
+    """Write to `path` (UTF-8; gzip when it ends with .gz; atomically) or, without one, to stdout."""
     if path:
-        Path(path).write_text(text, encoding="utf-8")
+        data = text.encode("utf-8")
+        if path.endswith(".gz"):
+            data = gzip.compress(data, mtime=0)
+        _atomic_write(Path(path), data)
     else:
         sys.stdout.write(text)
 
@@ -89,7 +172,7 @@ def _batch_job(args: argparse.Namespace) -> int:
     from translator.batch import DecodeOptions, EngineSpec, JobSpec, run_job
     from translator.batch_io import RecordFormat
 
-    workers = max(args.workers, 1)
+    workers = args.workers
     job = JobSpec(
         input=Path(args.input),
         output=Path(args.output) if args.output else None,
@@ -123,10 +206,73 @@ def _batch_job(args: argparse.Namespace) -> int:
     return 0
 
 
+# options of `translate -i FILE` jobs only: their parser default is None, so an explicit one is seen
+_BATCH_DEFAULTS: dict[str, object] = {
+    "format": "text",
+    "text_field": "text",
+    "id_field": "id",
+    "output_field": "translation",
+    "window": 10000,
+    "overlong": "split",
+    "workers": 1,
+    "backend": "local",
+    "max_in_flight": 32,
+    "restart": False,
+    "quiet": False,
+}
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _decode_stdin(errors: str) -> list[str]:
+    """Stdin as lines: bytes split on "\n" only (one trailing "\r" dropped), decoded per line."""
+    from translator.batch_io import decode_line
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # a text stream without bytes underneath (e.g. io.StringIO)
+        return [line.rstrip("\n").removesuffix("\r") for line in sys.stdin]
+    texts = []
+    for n, raw in enumerate(stream, 1):
+        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+        try:
+            texts.append(decode_line(raw, n, errors, "stdin")[0])
+        except TranslatorError:
+            raise TranslatorError(f"stdin line {n} is not valid UTF-8 (--errors replace to go on)") from None
+    return texts
+
+
+def _decode_arguments(texts: list[str], errors: str) -> list[str]:
+    """Command-line texts: invalid UTF-8 reaches Python as surrogate escapes."""
+    out = []
+    for n, text in enumerate(texts, 1):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            if errors != "replace":
+                raise TranslatorError(f"text argument {n} is not valid UTF-8 (--errors replace to go on)") from None
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        out.append(text)
+    return out
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
-    if args.input and not args.text:
+    explicit = [dest for dest in _BATCH_DEFAULTS if getattr(args, dest) is not None]
+    for dest, default in _BATCH_DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
+    if args.input and args.text:
+        raise TranslatorError("give texts or -i FILE, not both")
+    if not args.input and explicit:
+        names = ", ".join(_option(dest) for dest in explicit)
+        raise TranslatorError(f"{names}: only for -i FILE jobs (batch translation of a file)")
+    _check_model_dir(args)
+    _check_output_path(args.output, "-o")
+    if args.input:
+        _check_input_file(args.input)
         return _batch_job(args)
-    texts = list(args.text) if args.text else [line.rstrip("\n") for line in sys.stdin]
+    texts = _decode_arguments(list(args.text), args.errors) if args.text else _decode_stdin(args.errors)
     if args.server:  # the same output, computed by a translation server
         from translator.client import TranslatorClient
 
@@ -155,15 +301,18 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import sacrebleu
 
+    _check_output_path(args.output, "--output")
     src, ref = _read_text_file(args.src), _read_text_file(args.ref)
     if len(src) != len(ref):
         raise TranslatorError(f"{args.src} has {len(src)} lines but {args.ref} has {len(ref)}")
+    if not src:
+        raise TranslatorError(f"{args.src} is empty: no sentences to evaluate")
     translator = _local_translator(args)
     t0 = time.perf_counter()
     hyps = [r.text for r in translator.translate(src, **_decode_options(args))]  # type: ignore[arg-type]
     seconds = time.perf_counter() - t0
     if args.output:
-        Path(args.output).write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+        _write_output("".join(h + "\n" for h in hyps), args.output)
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()
     result = {
@@ -190,6 +339,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_convert_ct2(args: argparse.Namespace) -> int:
     from translator.ct2 import convert_bundle
 
+    if Path(args.out).exists() and not args.force:
+        raise TranslatorError(f"{args.out} already exists (use --force to replace it)")
     out = convert_bundle(Path(args.model), Path(args.out), args.quantization, force=args.force)
     print(out)
     return 0
@@ -198,6 +349,9 @@ def cmd_convert_ct2(args: argparse.Namespace) -> int:
 def cmd_align(args: argparse.Namespace) -> int:
     from translator.align import DEFAULT_METHOD, adapted, align, choose_method, parse_head, parse_layer
 
+    _check_output_path(args.out, "--out")
+    if args.plot:
+        _check_plot_dir(args.plot)
     src = _read_text_file(args.src)
     tgt = _read_text_file(args.tgt) if args.tgt else None
     if tgt is not None and len(src) != len(tgt):
@@ -243,6 +397,20 @@ def cmd_align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_plot_dir(path: str) -> None:
+    """`align --plot DIR`, before any work: DIR is a writable directory or can be created."""
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise TranslatorError(f"--plot: {directory} exists and is not a directory")
+    existing = directory
+    while not existing.exists():  # the nearest existing ancestor must be a directory we can write into
+        existing = existing.parent
+    if not existing.is_dir():
+        raise TranslatorError(f"--plot: cannot create {directory}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TranslatorError(f"--plot: cannot write to {existing}")
+
+
 def cmd_aer(args: argparse.Namespace) -> int:
     from translator.aer import evaluate_files
 
@@ -253,6 +421,7 @@ def cmd_aer(args: argparse.Namespace) -> int:
 def cmd_align_baseline(args: argparse.Namespace) -> int:
     from translator.eflomal_baseline import align_files
 
+    _check_output_path(args.out, "--out")
     lines = align_files(args.src, args.tgt, args.corpus_src, args.corpus_tgt,
                         expand_contractions=args.expand_contractions)  # fmt: skip
     _write_output("".join(line + "\n" for line in lines), args.out)
@@ -282,16 +451,18 @@ def add_tls_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model bundle directory (default: the shipped model)")
-    p.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
+    p.add_argument("--beam", type=_positive_int, default=5, help="beam size; 1 = greedy (default 5)")
     p.add_argument("--length-penalty", type=float, default=1.0)
     p.add_argument("--max-length-ratio", type=float, default=2.0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-input-tokens", type=int, default=256, help="longer inputs are refused (default 256)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--max-input-tokens", type=_positive_int, default=256,
+                   help="longer inputs are refused (default 256)")  # fmt: skip
+    p.add_argument("--threads", type=_nonnegative_int, default=0, help="CPU threads (default 0: all cores)")
     p.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
                    help="auto: onnx if the bundle has ONNX graphs, else torch")  # fmt: skip
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--variant", choices=["fp32", "int8", "fp16"], help="ONNX graphs (default: fp16 on CUDA, else fp32)")
+    p.add_argument("--variant", choices=["fp32", "int8", "fp16"],
+                   help="ONNX graphs (default: fp16 on CUDA, else fp32 if exported, else int8)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,25 +487,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="texts to translate (default: stdin, one per line)")
     p.add_argument("-i", "--input", help="input file (.gz: gzip): a streaming, resumable batch job")
     p.add_argument("-o", "--output", help="output file (default stdout; .gz: gzip); with -i the job is resumable")
+    # the defaults of the -i FILE options are None here and set in cmd_translate (_BATCH_DEFAULTS),
+    # which refuses the ones given explicitly without -i
     g = p.add_argument_group("batch jobs (-i FILE)")
-    g.add_argument("--format", choices=["text", "jsonl"], default="text", help="text: one sentence per line")
-    g.add_argument("--text-field", default="text", help="jsonl: field with the text (default text)")
-    g.add_argument("--id-field", default="id", help="jsonl: id field, added as the line number if missing")
-    g.add_argument("--output-field", default="translation", help="jsonl: the translation's field (default translation)")
-    g.add_argument("--window", type=int, default=10000, help="lines sorted and committed together (default 10000)")
-    g.add_argument("--overlong", choices=["split", "refuse", "skip"], default="split",
+    g.add_argument("--format", choices=["text", "jsonl"], help="text: one sentence per line (default)")
+    g.add_argument("--text-field", help="jsonl: field with the text (default text)")
+    g.add_argument("--id-field", help="jsonl: id field (default id), added as the line number if missing")
+    g.add_argument("--output-field", help="jsonl: the translation's field (default translation)")
+    g.add_argument("--window", type=_positive_int, help="lines sorted and committed together (default 10000)")
+    g.add_argument("--overlong", choices=["split", "refuse", "skip"],
                    help="a line over --max-input-tokens: split into sentences/word chunks (default), "
                         "refuse (error naming the line) or skip (empty output line)")  # fmt: skip
     g.add_argument("--errors", choices=["strict", "replace"], default="strict",
-                   help="invalid UTF-8: an error naming the line (default), or replace with U+FFFD")  # fmt: skip
-    g.add_argument("--workers", type=int, default=1,
+                   help="invalid UTF-8 (in -i FILE, stdin or a text): an error naming the line (default), "
+                        "or replace with U+FFFD")  # fmt: skip
+    g.add_argument("--workers", type=_positive_int,
                    help="worker processes, each with its own engine and --threads (default: cores // workers); "
                         "with --server: concurrent streams")  # fmt: skip
-    g.add_argument("--backend", choices=["local", "ray"], default="local",
+    g.add_argument("--backend", choices=["local", "ray"],
                    help="ray: --workers Ray actors (the 'ray' extra; $RAY_ADDRESS or a local instance)")  # fmt: skip
-    g.add_argument("--max-in-flight", type=int, default=32, help="--server: unanswered texts per stream (default 32)")
-    g.add_argument("--restart", action="store_true", help="discard an unfinished job's journal (OUT.job/)")
-    g.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stderr")
+    g.add_argument("--max-in-flight", type=_positive_int, help="--server: unanswered texts per stream (default 32)")
+    g.add_argument("--restart", action="store_true", default=None,
+                   help="discard an unfinished job's journal (OUT.job/)")  # fmt: skip
+    g.add_argument("--quiet", action="store_true", default=None, help="no progress bar and no summary on stderr")
     p.add_argument("--server", metavar="HOST:PORT", help="translate with a running translation server (gRPC)")
     p.add_argument(
         "--api-key", default=os.environ.get("TRANSLATOR_API_KEY"), help="for --server (env TRANSLATOR_API_KEY)"
@@ -381,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto: the one that agrees best with the eflomal runs, chosen without gold links)")  # fmt: skip
     p.add_argument("--layer", default="default", help="decoder layer, comma-separated layers, mean or default")
     p.add_argument("--head", default="mean", help="attention head or mean (default)")
-    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="for --method threshold")
+    p.add_argument("--threshold", type=_unit_interval, default=DEFAULT_THRESHOLD,
+                   help="for --method threshold, in (0, 1]")  # fmt: skip
     p.add_argument("--plot", metavar="DIR", help="also write a heatmap PNG per pair and an HTML report DIR/index.html")
     p.add_argument("--tokenized", action="store_true",
                    help="the files are tokenized alignment data (lowercased, French contractions split, as the "

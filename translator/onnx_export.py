@@ -424,6 +424,14 @@ def parse_variants(variants: str | list[str]) -> list[str]:
     return out
 
 
+def _remove_stale_exports(root: Path) -> None:
+    """Remove `.export-*` work dirs left by an export that was killed (ours; only one export runs at a time)."""
+    for stale in root.glob(".export-*"):
+        if stale.is_dir():
+            logger.info("removing %s, left by an interrupted export", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
     """Write `onnx/<variant>/*.onnx` for each variant into the bundle and update its manifest.
 
@@ -435,6 +443,7 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
     model, manifest = _load_model(model_dir)
     root = model_dir / ONNX_DIR
     root.mkdir(exist_ok=True)
+    _remove_stale_exports(root)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=root))  # same filesystem: moved into place at the end
     try:
         traced, fp32_dir = work / "traced", work / "fp32"

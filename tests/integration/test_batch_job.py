@@ -111,13 +111,14 @@ def test_jsonl_ids_pass_through_fields_and_gzip(
 def test_empty_overlong_and_invalid_lines(
     capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    two_sentences = "big cat sits on the man. the boy jumps in the dog"  # 13 tokens, 7 + 6
+    # 13 tokens, 7 + 6 (a "." before a lowercase word is not a sentence end for the splitter; "?" is)
+    two_sentences = "big cat sits on the man? the boy jumps in the dog"
     no_punctuation = "red dog runs on the big cat sits on the man"  # 11 tokens: 8 + 3 words
     inp = tmp_path / "in.txt"
     inp.write_text(f"red dog runs\n\n{two_sentences}\n{no_punctuation}\nthe boy sits\n")
     base = ["translate", "--model", str(tiny_bundle), "-i", str(inp), "--max-input-tokens", "8", "--beam", "2",
             "--threads", "1", "--window", "2"]  # fmt: skip
-    pieces = direct(tiny_bundle, ["red dog runs", "big cat sits on the man.", "the boy jumps in the dog",
+    pieces = direct(tiny_bundle, ["red dog runs", "big cat sits on the man?", "the boy jumps in the dog",
                                   "red dog runs on the big cat sits", "on the man", "the boy sits"])  # fmt: skip
     code, out, err = run(capsys, *base)  # --overlong split (default)
     assert code == 0
@@ -264,3 +265,79 @@ def test_remote_job_gives_identical_output(
     code, _, err = run(capsys, "translate", "--server", server, "--model", str(other), "-i", str(corpus),
                        "-o", str(out), "--quiet")  # fmt: skip
     assert code == 2 and "pass --model with the server's bundle" in err
+
+
+# -- input errors, output paths, stdout and --quiet --------------------------------------------
+def _small_job(bundle: Path, inp: Path, *extra: str) -> list[str]:
+    return ["translate", "--model", str(bundle), "-i", str(inp), "--max-input-tokens", "8", "--beam", "1",
+            "--threads", "1", "--window", "2", "--quiet", *extra]  # fmt: skip
+
+
+def test_an_input_error_leaves_no_journal_and_the_corrected_rerun_runs(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    inp, out = tmp_path / "lng.txt", tmp_path / "L.txt"
+    inp.write_text("red dog runs on the big cat sits on the man\nthe boy sits\n")  # line 1: 11 tokens > 8
+    code, _, err = run(capsys, *_small_job(tiny_bundle, inp, "-o", str(out), "--overlong", "refuse"))
+    assert code == 2 and "line 1 is 11 tokens long" in err
+    assert not out.with_name("L.txt.job").exists() and not out.exists()
+    code, _, err = run(capsys, *_small_job(tiny_bundle, inp, "-o", str(out), "--overlong", "skip"))
+    assert code == 0, err
+    assert out.read_text().split("\n")[0] == "" and not out.with_name("L.txt.job").exists()
+
+    bad, jout = tmp_path / "bj.jsonl", tmp_path / "J.jsonl"
+    bad.write_text('{"text":"red dog runs"}\nnot json\n')
+    code, _, err = run(capsys, *_small_job(tiny_bundle, bad, "-o", str(jout), "--format", "jsonl"))
+    assert code == 2 and "line 2 is not valid JSON" in err
+    assert not jout.with_name("J.jsonl.job").exists() and not jout.exists()
+    bad.write_text('{"text":"red dog runs"}\n{"text":"the boy sits"}\n')
+    code, _, err = run(capsys, *_small_job(tiny_bundle, bad, "-o", str(jout), "--format", "jsonl"))
+    assert code == 0, err
+    assert len(jout.read_text().splitlines()) == 2
+
+
+def test_the_output_directory_must_exist_and_be_writable(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    inp = tmp_path / "in.txt"
+    inp.write_text("red dog runs\n")
+    missing = tmp_path / "nonexistent_dir"
+    code, _, err = run(capsys, *_small_job(tiny_bundle, inp, "-o", str(missing / "out.txt")))
+    assert code == 2 and "does not exist" in err and str(missing) in err
+    assert not missing.exists()  # never created
+    for target in ("/sys/out.txt", "/proc/out.txt"):
+        code, _, err = run(capsys, *_small_job(tiny_bundle, inp, "-o", target))
+        assert code == 2 and err.startswith("error: ") and "Traceback" not in err, err
+        assert not Path(target + ".job").exists()
+
+
+def test_a_closed_stdout_ends_the_job_quietly(tiny_bundle: Path, tmp_path: Path) -> None:
+    inp, errfile = tmp_path / "in.txt", tmp_path / "err.txt"
+    inp.write_text("red dog runs\n" * 400)
+    cmd = [sys.executable, "-m", "translator.cli", *_small_job(tiny_bundle, inp, "--window", "1")]
+    with errfile.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # as `| head -1` does
+        proc.wait(timeout=120)
+    assert "Traceback" not in errfile.read_text() and "BrokenPipe" not in errfile.read_text()
+    assert proc.returncode != 0
+
+
+def test_quiet_silences_the_jobs_info_logs(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    import logging
+
+    inp, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    inp.write_text("red dog runs\nthe boy sits\nred dog runs on the big cat sits on the man\n")  # line 3 over 8
+    argv = _small_job(tiny_bundle, inp, "-o", str(out), "--overlong", "refuse")
+    assert run(capsys, *argv)[0] == 2  # window 1 committed, the journal is kept
+    assert out.with_name("out.txt.job").is_dir()
+    caplog.set_level(logging.INFO, logger="translator")
+    caplog.clear()
+    assert run(capsys, *argv)[0] == 2
+    assert "resuming" not in caplog.text
+    assert run(capsys, *[a for a in argv if a != "--quiet"])[0] == 2
+    assert "resuming" in caplog.text

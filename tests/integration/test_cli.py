@@ -72,3 +72,151 @@ def test_invalid_utf8_input_names_the_line(
     bad.write_bytes(b"red dog\nbig \xff cat\n")
     code, _, err = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(bad))
     assert code == 2 and "line 2" in err
+
+
+# -- bad input: one-line errors, exit code 2, nothing written ------------------------------------
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_invalid_utf8_on_stdin_and_in_an_argument(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_bundle: Path
+) -> None:
+    model = ("--model", str(tiny_bundle), "--beam", "1")
+    _stdin(monkeypatch, b"red dog\n\xff\xfe\n")
+    code, out, err = run(capsys, "translate", *model)
+    assert code == 2 and out == "" and err == "error: stdin line 2 is not valid UTF-8 (--errors replace to go on)\n"
+    _stdin(monkeypatch, b"red dog\r\n\xff\xfe\n")
+    code, out, _ = run(capsys, "translate", *model, "--errors", "replace")
+    assert code == 0 and out.split("\n")[0] == "dog red" and out.count("\n") == 2
+    bad = b"\xff\xfe".decode("utf-8", "surrogateescape")  # how the OS hands Python an invalid argument
+    code, out, err = run(capsys, "translate", *model, "red dog", bad)
+    assert code == 2 and out == "" and "text argument 2 is not valid UTF-8" in err
+    code, out, _ = run(capsys, "translate", *model, "--errors", "replace", bad)
+    assert code == 0 and out.count("\n") == 1
+
+
+def test_output_paths_are_checked_before_work_and_written_atomically(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    import gzip
+
+    model = ("--model", str(tiny_bundle), "--beam", "1")
+    src = tmp_path / "src.txt"
+    src.write_text("red dog\n")
+    missing = str(tmp_path / "no" / "out.txt")
+    cases = [
+        ("translate", *model, "-o", missing, "red dog"),
+        ("evaluate", *model, "--src", str(src), "--ref", str(src), "--output", missing),
+        ("align", *model, "--src", str(src), "--out", missing),
+        ("align-baseline", "--src", str(src), "--tgt", str(src), "--out", missing),
+    ]
+    for argv in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and "does not exist" in err and "Traceback" not in err, argv
+    code, _, err = run(capsys, "translate", *model, "-o", str(tmp_path), "red dog")
+    assert code == 2 and err == f"error: -o {tmp_path} is a directory\n"
+    code, _, err = run(capsys, "translate", *model, "-o", str(src / "out.txt"), "red dog")
+    assert code == 2 and "is not a directory" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.txt"]  # nothing left behind
+    for argv, name in [
+        (("translate", *model, "red dog", "-o"), "t.txt.gz"),
+        (("evaluate", *model, "--src", str(src), "--ref", str(src), "--output"), "e.txt.gz"),
+    ]:
+        code, _, _ = run(capsys, *argv, str(tmp_path / name))
+        assert code == 0 and gzip.decompress((tmp_path / name).read_bytes()) == b"dog red\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.txt.gz", "src.txt", "t.txt.gz"]
+
+
+def test_evaluate_empty_files(capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    code, out, err = run(capsys, "evaluate", "--model", str(tiny_bundle), "--src", str(empty), "--ref", str(empty))
+    assert code == 2 and out == "" and "no sentences to evaluate" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["translate", "--threads", "-1", "A dog."], "--threads: must be >= 0"),
+        (["translate", "--workers", "0", "-i", "x"], "--workers: must be >= 1"),
+        (["translate", "--workers", "-3", "-i", "x"], "--workers: must be >= 1"),
+        (["align", "--src", "x", "--threshold", "5"], "--threshold: must be in (0, 1]"),
+        (["align", "--src", "x", "--threshold", "-1"], "--threshold: must be in (0, 1]"),
+        (["translate", "--beam", "0", "A dog."], "--beam: must be >= 1"),
+        (["translate", "--server", "localhost:1", "--beam", "0", "A dog."], "--beam: must be >= 1"),
+    ],
+)
+def test_bad_numbers_are_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_batch_options_need_input_file(capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("red dog\n")
+    out_file = tmp_path / "out.txt"
+    code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), "red dog", "-i", str(src), "-o",
+                         str(out_file))  # fmt: skip
+    assert code == 2 and "not both" in err and not out_file.exists()
+    for extra in (["--format", "jsonl"], ["--overlong", "skip"], ["--text-field", "t"], ["--quiet"],
+                  ["--format", "text"]):  # fmt: skip
+        code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), *extra, "red dog")
+        assert code == 2 and out == "" and f"{extra[0]}: only for -i FILE jobs" in err, extra
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "--beam", "1", "--quiet", "--format", "text",
+                       "-i", str(src))  # fmt: skip
+    assert code == 0 and out == "dog red\n"
+
+
+def test_model_file_and_input_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = tmp_path / "fake.png"
+    fake.write_bytes(b"png")
+    code, _, err = run(capsys, "translate", "--model", str(fake), "hello")
+    assert code == 2 and "is not a directory" in err
+    code, _, err = run(capsys, "translate", "-i", str(tmp_path))
+    assert code == 2 and err == f"error: {tmp_path} is a directory, not a file\n"
+
+
+def test_align_plot_dir_checked_before_work(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src.txt"
+    src.write_text("red dog\n")
+    out_file = tmp_path / "out.txt"
+    for plot in (src, src / "sub"):
+        code, _, err = run(capsys, "align", "--model", str(tiny_bundle), "--src", str(src), "--out", str(out_file),
+                           "--plot", str(plot))  # fmt: skip
+        assert code == 2 and "--plot" in err and not out_file.exists()
+
+
+def test_convert_ct2_names_the_force_flag(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "convert-ct2", "--model", str(tiny_bundle), "--out", str(tmp_path))
+    assert code == 2 and "use --force" in err and "force=True" not in err
+
+
+def test_aer_lines_split_on_newline_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "gold").write_text("1 1 1 S\n")
+    (tmp_path / "hyp").write_text("0-0\r\n")
+    (tmp_path / "src").write_text("a\u2028b\x0cc\n")  # one line: U+2028 and form feed are not line breaks
+    (tmp_path / "tgt").write_text("x\x1cy\n")
+    files = ("--gold", str(tmp_path / "gold"), "--src", str(tmp_path / "src"), "--tgt", str(tmp_path / "tgt"))
+    code, out, err = run(capsys, "aer", *files, "--hyp", str(tmp_path / "hyp"))
+    assert code == 0, err
+    assert json.loads(out)["sentences"] == 1
+    from translator.aer import Gold, score
+
+    with pytest.raises(Exception, match="the gold has 1 sentence but the hypothesis has 2"):
+        score(Gold([{(0, 0)}], [{(0, 0)}]), [set(), set()])
+
+
+def test_variant_help_names_the_int8_fallback(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["translate", "--help"])
+    assert "fp32 if exported, else int8" in " ".join(capsys.readouterr().out.split())

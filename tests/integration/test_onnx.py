@@ -259,3 +259,22 @@ def test_cli_export_and_translate(tiny_bundle: Path, tmp_path: Path, capsys: pyt
     code = main(["translate", "--model", str(bundle), "--variant", "int8", "--beam", "1", "big cat"])
     _, err = capsys.readouterr()
     assert code == 2 and "no int8 ONNX graphs" in err and "--variants int8" in err
+
+
+def test_an_export_removes_work_dirs_of_a_killed_export(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import translator.onnx_export as onnx_export
+
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_bundle, bundle)
+    stale = bundle / "onnx" / ".export-killed"
+    (stale / "traced").mkdir(parents=True)
+
+    def boom(*args: object) -> None:
+        raise TranslatorError("stop here")
+
+    monkeypatch.setattr(onnx_export, "_export_traced", boom)
+    with pytest.raises(TranslatorError, match="stop here"):
+        run_export(bundle, "fp32")
+    assert not list((bundle / "onnx").glob(".export-*"))

@@ -169,3 +169,52 @@ def test_a_run_saved_before_a_config_field_existed_still_resumes(reverse_data: P
     changed = load_train_config("tiny", [*TINY_OVERRIDES, f"data_dir={reverse_data}", "max_steps=1", "model.d_ff=96"])
     with pytest.raises(TranslatorError, match="different config"):
         Trainer(changed, tmp_path, progress=False)
+
+
+def test_failed_inputs_leave_nothing_that_blocks_the_corrected_rerun(tmp_path: Path, reverse_data: Path) -> None:
+    from translator.errors import TranslatorError
+
+    run = tmp_path / "ry"
+    with pytest.raises(TranslatorError, match="translator data"):
+        Trainer(_cfg(tmp_path / "nonexistent"), run, progress=False)
+    assert not (run / "train_config.yaml").exists()
+    Trainer(_cfg(reverse_data), run, progress=False)  # no "different config" error
+
+
+def test_set_values_are_type_checked_and_bad_config_files_are_clear_errors(tmp_path: Path) -> None:
+    from translator.errors import TranslatorError
+
+    with pytest.raises(TranslatorError, match=r"--set lr: expected float, got 'abc'"):
+        load_train_config("tiny", ["lr=abc"])
+    with pytest.raises(TranslatorError, match=r"--set max_steps: expected int, got 'abc'"):
+        load_train_config("tiny", ["max_steps=abc"])
+    assert load_train_config("tiny", ["lr=3e-4", "model.alignment_layer=null"]).lr == 3e-4
+    png = tmp_path / "fake.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(TranslatorError, match="not UTF-8"):
+        load_train_config(str(png))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(TranslatorError, match="is a file"):
+        Trainer(_cfg(tmp_path), afile, progress=False)
+
+
+def test_raising_max_steps_after_a_finished_run_trains_on(tmp_path: Path, reverse_data: Path) -> None:
+    train(_cfg(reverse_data, "max_steps=10", "eval_every=10"), tmp_path, progress=False)
+    train(_cfg(reverse_data, "max_steps=20", "eval_every=10"), tmp_path, progress=False)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["state"]
+    assert state["step"] == 20 and state["finished"]
+
+
+def test_a_corrupt_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
+    from training.checkpoint import load_checkpoint
+    from translator.errors import TranslatorError
+
+    for content in (b"not a zip file", b""):
+        path = tmp_path / "last.pt"
+        path.write_bytes(content)
+        with pytest.raises(TranslatorError) as info:
+            load_checkpoint(path)
+        msg = str(info.value)
+        assert "\n" not in msg and "weights_only" not in msg and not msg.endswith(": )")
+        assert re.fullmatch(rf"{re.escape(str(path))} is not a valid checkpoint \(corrupt or truncated: .+\)", msg)
