@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import sacrebleu
 import torch
@@ -215,33 +215,35 @@ class Trainer:
         for split in (self.cfg.train_split, self.cfg.val_split):
             for p in split_paths(Path(self.cfg.data_dir), split):
                 if not p.is_file():
-                    raise TranslatorError(
-                        f"{p} not found: fetch the data first with `translator data --out {self.cfg.data_dir}`"
-                    )
-        if self.cfg.alignment_file:
-            a = Path(self.cfg.alignment_file)
-            if not a.is_absolute() and not a.exists():
-                a = Path(self.cfg.data_dir) / a
-            if not a.is_file():
-                raise TranslatorError(f"alignment_file {self.cfg.alignment_file} not found")
+                    self._missing_data(p)
+        if self.cfg.alignment_file and not self._alignment_path().is_file():
+            raise TranslatorError(
+                f"alignment file {self.cfg.alignment_file} not found: "
+                "create it with `translator align-corpus --data DIR`"
+            )
         if self.cfg.init_from and not (Path(self.cfg.init_from) / "spm.model").is_file():
             raise TranslatorError(f"init_from {self.cfg.init_from} is not a model bundle (no spm.model)")
 
     def _read(self, split: str) -> tuple[list[str], list[str]]:
         src, tgt = split_paths(Path(self.cfg.data_dir), split)
         if not src.exists():
-            raise TranslatorError(
-                f"{src} not found: fetch the data first with `translator data --out {self.cfg.data_dir}`"
-            )
+            self._missing_data(src)
         return read_parallel(src, tgt)
+
+    def _missing_data(self, path: Path) -> NoReturn:
+        raise TranslatorError(
+            f"{path} not found: fetch the data first with `translator data --out {self.cfg.data_dir}`"
+        )
+
+    def _alignment_path(self) -> Path:
+        """`alignment_file`, or the file of that name in `data_dir`."""
+        path = Path(self.cfg.alignment_file)
+        return path if path.is_absolute() or path.exists() else Path(self.cfg.data_dir) / path
 
     def _word_links(self) -> list[WordLinks] | None:
         if not self.cfg.alignment_file:
             return None
-        path = Path(self.cfg.alignment_file)
-        if not path.is_absolute() and not path.exists():
-            path = Path(self.cfg.data_dir) / path
-        return read_word_links(path, len(self.train_src), prefix=bool(self.cfg.max_train_examples))
+        return read_word_links(self._alignment_path(), len(self.train_src), prefix=bool(self.cfg.max_train_examples))
 
     def _init_weights(self) -> dict[str, torch.Tensor]:
         """The weights of the `init_from` bundle (fine-tuning); its shape must match the config."""
