@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from translator.errors import TranslatorError
 logger = logging.getLogger(__name__)
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+# Invisible formatting characters (soft hyphen, zero-width space/joiners, direction marks and
+# embeddings, word joiner, byte order mark). They carry no meaning for translation, but
+# SentencePiece's normalisation keeps some of them, as unknown pieces that change the output.
+INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 
 
 def train_sentencepiece(
@@ -56,10 +62,11 @@ class Tokenizer:
         return int(self.sp.GetPieceSize())
 
     def encode(self, text: str) -> list[int]:
-        return list(self.sp.EncodeAsIds(text))
+        """Piece ids of `text` (invisible formatting characters removed first)."""
+        return list(self.sp.EncodeAsIds(INVISIBLE.sub("", text)))
 
     def encode_pieces(self, text: str) -> list[str]:
-        return list(self.sp.EncodeAsPieces(text))
+        return list(self.sp.EncodeAsPieces(INVISIBLE.sub("", text)))
 
     def decode(self, ids: list[int]) -> str:
         return str(self.sp.DecodeIds([i for i in ids if i > EOS]))

@@ -36,6 +36,18 @@ def test_tokenizer_round_trip(spm_model: Path) -> None:
         assert tok.decode(ids) == text
 
 
+def test_tokenizer_ignores_invisible_formatting_characters(spm_model: Path) -> None:
+    tok = Tokenizer(spm_model)
+    plain = "the red dog runs on the big cat"
+    for text in (
+        "the red\u200b dog\u200d runs\ufeff on the big cat",  # zero-width space/joiner, BOM
+        "\u200ethe red dog ru\u00adns on the \u2060big cat\u202c",  # marks, soft hyphen, word joiner
+    ):
+        assert tok.encode(text) == tok.encode(plain)
+        assert tok.encode_pieces(text) == tok.encode_pieces(plain)
+    assert tok.encode("\u200b \ufeff") == []
+
+
 def test_tokenizer_missing_or_corrupt(tmp_path: Path) -> None:
     with pytest.raises(TranslatorError, match="not found"):
         Tokenizer(tmp_path / "nope.model")
