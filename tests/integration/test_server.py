@@ -333,6 +333,17 @@ def test_align(srv: Running) -> None:
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "layer" in err.details()
     err = rpc_error(srv.stub.Align, pb.AlignRequest(source=""), timeout=10)
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    err = rpc_error(srv.stub.Align, pb.AlignRequest(source="\u200b\ufeff"), timeout=10)  # nothing the tokenizer keeps
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "the source is empty" in err.details()
+    err = rpc_error(srv.stub.Align, pb.AlignRequest(source="red dog", target="red " * 21), timeout=10)
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "the target is 21 tokens long" in err.details() and "max_tokens_per_text=20" in err.details()
+    # a word that makes no pieces (zero-width space) does not shift the links of the others
+    spaced = srv.stub.Align(pb.AlignRequest(source="red \u200b dog runs", target="runs dog red"), timeout=10)
+    assert spaced.source_words == ["red", "\u200b", "dog", "runs"]
+    assert {(link.source, link.target) for link in spaced.links} == {
+        ({0: 0, 1: 2, 2: 3}[link.source], link.target) for link in full.links
+    }
 
     with_links = srv.stub.Translate(
         pb.TranslateRequest(texts=["red dog runs"], options=pb.TranslateOptions(return_alignment=True)), timeout=10
@@ -415,6 +426,14 @@ def test_metrics_endpoint(srv: Running) -> None:
         (pb.TranslateRequest(texts=["red"], options=pb.TranslateOptions(max_length=-1)), "INVALID_ARGUMENT", ">= 0"),
         (pb.TranslateRequest(texts=["red"], options=pb.TranslateOptions(length_penalty=-1)), "INVALID_ARGUMENT",
          "length_penalty"),
+        (pb.TranslateRequest(texts=["red"], options=pb.TranslateOptions(length_penalty=float("nan"))),
+         "INVALID_ARGUMENT", "length_penalty must be between 0 and 10"),
+        (pb.TranslateRequest(texts=["red"], options=pb.TranslateOptions(length_penalty=1000)), "INVALID_ARGUMENT",
+         "length_penalty"),
+        (pb.TranslateRequest(texts=["red"], options=pb.TranslateOptions(max_length_ratio=float("inf"))),
+         "INVALID_ARGUMENT", "max_length_ratio must be > 0 and <= 100"),
+        (pb.TranslateRequest(texts=["red"], options=pb.TranslateOptions(max_length_ratio=float("nan"))),
+         "INVALID_ARGUMENT", "max_length_ratio"),
     ],
 )  # fmt: skip
 def test_bad_requests(srv: Running, request_: pb.TranslateRequest, code: str, needle: str) -> None:
@@ -433,6 +452,20 @@ def test_expired_and_cancelled_calls_are_not_computed(srv: Running) -> None:
     batcher = app.servicer.batcher
     assert batcher is not None
     done_before, batches_before = batcher.computed_items, batches(app)
+    metrics = app.metrics
+
+    def counts() -> tuple[float, ...]:
+        return tuple(
+            m._value.get()  # type: ignore[attr-defined]
+            for m in (
+                metrics.dropped.labels("deadline"),
+                metrics.dropped.labels("cancelled"),
+                metrics.requests.labels("Translate", "DEADLINE_EXCEEDED"),
+                metrics.requests.labels("Translate", "CANCELLED"),
+            )
+        )
+
+    before = counts()
     with gated(app) as gate:
         busy = srv.stub.Translate.future(pb.TranslateRequest(texts=["red dog"]), timeout=20)
         wait_until(lambda: batches(app) == batches_before + 1)  # the busy call holds the engine
@@ -450,6 +483,9 @@ def test_expired_and_cancelled_calls_are_not_computed(srv: Running) -> None:
     assert cancelled.cancelled()
     time.sleep(0.1)
     assert batcher.computed_items - done_before == 1  # only the busy call reached the engine
+    # gRPC cancels the handler at the deadline too: the metrics still tell the two apart
+    wait_until(lambda: counts()[2] - before[2] == 1 and counts()[3] - before[3] == 1)
+    assert [a - b for a, b in zip(counts(), before, strict=True)] == [2, 1, 1, 1]
     assert srv.stub.Translate(pb.TranslateRequest(texts=["red cat"]), timeout=10).translations[0].text == "cat red"
 
 
