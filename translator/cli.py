@@ -112,28 +112,18 @@ def _check_output_path(path: str | None, option: str) -> None:
         raise TranslatorError(f"{option} {path}: cannot write to {parent}: {exc.strerror or exc}") from None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file next to `path`, fsync, rename over `path`: all or nothing."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise TranslatorError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _write_output(text: str, path: str | None) -> None:
     """Write to `path` (UTF-8; gzip when it ends with .gz; atomically) or, without one, to stdout."""
     if path:
         data = text.encode("utf-8")
         if path.endswith(".gz"):
             data = gzip.compress(data, mtime=0)
-        _atomic_write(Path(path), data)
+        from translator.bundle import atomic_write_bytes
+
+        try:
+            atomic_write_bytes(Path(path), data)
+        except OSError as exc:
+            raise TranslatorError(f"cannot write {path}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
 
@@ -268,10 +258,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
         names = ", ".join(_option(dest) for dest in explicit)
         raise TranslatorError(f"{names}: only for -i FILE jobs (batch translation of a file)")
     _check_model_dir(args)
-    _check_output_path(args.output, "-o")
-    if args.input:
+    if args.input:  # the job checks its output itself (JobSpec.validate), before any work
         _check_input_file(args.input)
         return _batch_job(args)
+    _check_output_path(args.output, "-o")
     texts = _decode_arguments(list(args.text), args.errors) if args.text else _decode_stdin(args.errors)
     if args.server:  # the same output, computed by a translation server
         from translator.client import TranslatorClient
