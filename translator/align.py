@@ -68,6 +68,7 @@ from translator.inference import Translator, length_batches
 from translator.torch_engine import pad_batch
 
 if TYPE_CHECKING:
+    from translator.config import ModelConfig
     from translator.detokenize import Detokenized
 
 METHODS = ("grow-diag-final-and", "intersection", "union", "t2s", "s2t", "argmax", "threshold")
@@ -188,6 +189,15 @@ def full_context_attention(
 
 
 # --- 2. selection -----------------------------------------------------------------
+def model_view(config: ModelConfig, head: Head = "mean") -> tuple[Layer, Head]:
+    """The (layer, head) to read when none is given: the model's guided-alignment layer
+    and head if it was trained with one (`ModelConfig.alignment_layer`), else
+    DEFAULT_LAYERS with `head`."""
+    if config.alignment_layer is None:
+        return None, head
+    return config.alignment_layer, "mean" if config.alignment_head is None else config.alignment_head
+
+
 def resolve_layers(layer: Layer, n_layers: int) -> list[int]:
     """Layer indices (0-based) for `layer`: None = DEFAULT_LAYERS (those the model
     has), an int (negative counts from the end), a list of ints (averaged) or
@@ -566,9 +576,8 @@ def align_methods(
         if len(targets) != len(sources):
             raise TranslatorError(f"got {len(sources)} sources but {len(targets)} targets; they must pair up")
     n_layers, n_heads = translator.config.decoder_layers, translator.config.n_heads
-    if layer is None and translator.config.alignment_layer is not None:  # trained with guided alignment
-        layer = translator.config.alignment_layer
-        head = "mean" if translator.config.alignment_head is None else translator.config.alignment_head
+    if layer is None:
+        layer, head = model_view(translator.config, head)
     resolve_layers(layer, n_layers)  # validate before the expensive part
     select_attention(torch.zeros(n_layers, n_heads, 1, 1), layer, head)
     if not sources:

@@ -98,6 +98,7 @@ class EngineSpec:
     variant: str | None = None
     threads: int = 0
     max_input_tokens: int = 256
+    verbatim: bool = True
 
     def build(self) -> Translator:
         from translator.inference import Translator
@@ -109,6 +110,7 @@ class EngineSpec:
             engine=self.engine,
             device=self.device,
             variant=self.variant,
+            verbatim=self.verbatim,
         )
 
 
@@ -158,6 +160,7 @@ class JobSpec:
         return {
             **dataclasses.asdict(self.decode),
             "max_input_tokens": self.engine.max_input_tokens,
+            "verbatim": self.engine.verbatim,
             "window": self.window,
             "overlong": self.overlong,
             "errors": self.errors,

@@ -89,6 +89,7 @@ def _local_translator(args: argparse.Namespace) -> Translator:
         engine=args.engine,
         device=args.device,
         variant=args.variant,
+        verbatim=args.verbatim,
     )
 
 
@@ -179,6 +180,7 @@ def _batch_job(args: argparse.Namespace) -> int:
             # default: one worker uses the engine's default (all cores); N workers share them
             threads=args.threads or (max((os.cpu_count() or 1) // workers, 1) if workers > 1 else 0),
             max_input_tokens=args.max_input_tokens,
+            verbatim=args.verbatim,
         ),
         workers=workers,
         backend=args.backend,
@@ -257,6 +259,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if not args.input and explicit:
         names = ", ".join(_option(dest) for dest in explicit)
         raise TranslatorError(f"{names}: only for -i FILE jobs (batch translation of a file)")
+    if args.server and not args.verbatim:
+        raise TranslatorError("--no-verbatim: not with --server (the server always copies spans through)")
     _check_model_dir(args)
     if args.input:  # the job checks its output itself (JobSpec.validate), before any work
         _check_input_file(args.input)
@@ -453,6 +457,9 @@ def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--variant", choices=["fp32", "int8", "fp16"],
                    help="ONNX graphs (default: fp16 on CUDA, else fp32 if exported, else int8)")  # fmt: skip
+    p.add_argument("--no-verbatim", dest="verbatim", action="store_false",
+                   help="translate URLs, numbers, emoji and unknown-script words too, and text in capitals as "
+                        "it is (default: copy them through; see translator/verbatim.py)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

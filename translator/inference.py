@@ -17,6 +17,7 @@ from translator.errors import TranslatorError
 from translator.search import Hypothesis as SearchHypothesis
 from translator.search import StepModel, length_norm, search
 from translator.sentences import split_sentences
+from translator.verbatim import Prepared, insertion_points, prepare, restore
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,10 @@ class Translator:
     bundle's exported graphs, `variant` fp32 | int8 | fp16) or "auto" (onnx if
     the bundle has ONNX graphs); `device` is auto | cpu | cuda. Every engine
     implements the same step interface, so search is the same for all of them.
+    `verbatim` (default on): URLs, numbers, emoji and words the vocabulary cannot
+    spell are copied through instead of translated, and text in capitals is
+    translated in sentence case (`translator.verbatim`); off, the model sees the
+    text as given.
     """
 
     def __init__(
@@ -79,7 +84,9 @@ class Translator:
         threads: int | None = None,
         engine: str = "auto",
         variant: str | None = None,
+        verbatim: bool = True,
     ) -> None:
+        self.verbatim = verbatim
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if threads:
             torch.set_num_threads(threads)
@@ -132,50 +139,106 @@ class Translator:
         )
         cfg.validate()
         ids = self.encode_sources(texts)
-        # units: (text index, source ids) of every sentence to translate
-        units: list[tuple[int, list[int]]] = []
+        # units: (text index, what to translate, its source ids) of every sentence
+        units: list[tuple[int, Prepared, list[int]]] = []
         for i, (text, s) in enumerate(zip(texts, ids, strict=True)):
             sentences = split_sentences(text) if s else []
-            if len(sentences) > 1:
-                units += [(i, u) for u in map(self.tokenizer.encode, sentences) if u]
-            elif s:
-                units.append((i, s))
+            for sentence in sentences:
+                p = prepare(sentence, self.tokenizer.unknown) if self.verbatim else Prepared(sentence, sentence)
+                u = s if len(sentences) == 1 and not p.changed else self.tokenizer.encode(p.text)
+                if u or p.copy_only:
+                    units.append((i, p, [] if p.copy_only else u))
         parts: list[list[tuple[int, TranslationResult]]] = [[] for _ in texts]  # (unit, result) per text
-        lengths = [len(u) + 1 for _, u in units]
+        searched = [b for b, (_, p, _) in enumerate(units) if not p.copy_only]
+        lengths = [len(units[b][2]) + 1 for b in searched]
+        placed = dataclasses.replace(cfg, return_attention=True)  # spans are placed by the attention
         for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
-            sources = [units[b][1] + [self.config.eos_id] for b in batch]
-            for b, hyps in zip(batch, search(self.engine, sources, cfg), strict=True):
-                i, s = units[b]
-                parts[i].append((b, self._result(texts[i], s, hyps)))
+            batch = [searched[b] for b in batch]
+            sources = [units[b][2] + [self.config.eos_id] for b in batch]
+            spans = any(units[b][1].spans for b in batch)
+            for b, hyps in zip(batch, search(self.engine, sources, placed if spans else cfg), strict=True):
+                i, p, u = units[b]
+                parts[i].append((b, self._result(p, u, hyps, return_attention)))
+        copied = [b for b, (_, p, _) in enumerate(units) if p.copy_only]
+        for b in copied:
+            i, p, _ = units[b]
+            parts[i].append((b, self._result(p, [], [], return_attention)))
+        if return_attention:
+            self._forced_attention([r for done in parts for _, r in done if r.hypotheses[0].attention is None])
         results = []
         for text, done in zip(texts, parts, strict=True):
             ordered = [r for _, r in sorted(done, key=lambda x: x[0])]
             if not ordered:
                 results.append(TranslationResult(text, [], [Hypothesis("", 0.0, 0.0, [])]))
             elif len(ordered) == 1:
-                results.append(ordered[0])
+                results.append(dataclasses.replace(ordered[0], source=text))
             else:
                 results.append(join_sentences(text, ordered, length_penalty))
         return results
 
-    def _result(self, text: str, source: list[int], hyps: list[SearchHypothesis]) -> TranslationResult:
+    def _result(
+        self, p: Prepared, source: list[int], hyps: list[SearchHypothesis], return_attention: bool
+    ) -> TranslationResult:
+        """The result for one sentence. Where `prepare` cut spans out, they are put back
+        (`translator.verbatim`) and the tokens are those of the texts as given and
+        returned; their attention is then left to `_forced_attention` (None here). A
+        sentence in capitals keeps the tokens and attention of the sentence-case text
+        the model translated."""
+        if not p.spans and not p.copy_only:
+            return TranslationResult(
+                p.source,
+                self.tokenizer.pieces(source),
+                [
+                    Hypothesis(
+                        text=restore(p, self.tokenizer.decode(h.tokens), []),
+                        score=h.score,
+                        log_prob=h.log_prob,
+                        target_tokens=self.tokenizer.pieces(h.tokens),
+                        # (T+1, L, nh, S_batch) -> (L, nh, T+1, S+1): drop the batch's padding columns
+                        attention=None
+                        if h.attention is None or not return_attention
+                        else h.attention[..., : len(source) + 1].permute(1, 2, 0, 3).contiguous(),
+                    )
+                    for h in hyps
+                ],
+            )
+        if p.copy_only:
+            texts = [(restore(p, "", []), 0.0, 0.0)]
+        else:
+            from translator.align import model_view, select_attention
+
+            layer, head = model_view(self.config)
+            starts = self.tokenizer.piece_starts(p.text)
+            texts = []
+            for h in hyps:
+                assert h.attention is not None
+                pieces = self.tokenizer.pieces(h.tokens)
+                weights = select_attention(h.attention.permute(1, 2, 0, 3), layer, head)
+                points = insertion_points(p.spans, starts, pieces, weights.tolist())
+                translation = self.tokenizer.decode(h.tokens)
+                offsets = [min(len(self.tokenizer.decode(h.tokens[:j])), len(translation)) for j in points]
+                texts.append((restore(p, translation, offsets), h.score, h.log_prob))
+
+        def encode(text: str) -> list[str]:
+            return self.tokenizer.pieces(self.tokenizer.encode(text))
+
         return TranslationResult(
-            text,
-            self.tokenizer.pieces(source),
-            [
-                Hypothesis(
-                    text=self.tokenizer.decode(h.tokens),
-                    score=h.score,
-                    log_prob=h.log_prob,
-                    target_tokens=self.tokenizer.pieces(h.tokens),
-                    # (T+1, L, nh, S_batch) -> (L, nh, T+1, S+1): drop the batch's padding columns
-                    attention=None
-                    if h.attention is None
-                    else h.attention[..., : len(source) + 1].permute(1, 2, 0, 3).contiguous(),
-                )
-                for h in hyps
-            ],
+            p.source, encode(p.source), [Hypothesis(t, score, lp, encode(t)) for t, score, lp in texts]
         )
+
+    def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
+        """Fill in the attention of hypotheses whose text the model did not produce as
+        such (spans put back, copied sentences): the model force-decodes them."""
+        from translator.align import forced_attention
+
+        pairs = [(r, h) for r in results for h in r.hypotheses if h.target_tokens and r.source_tokens]
+        if not pairs:
+            return
+        ids = self.tokenizer.sp.PieceToId
+        sources = [[ids(x) for x in r.source_tokens] for r, _ in pairs]
+        targets = [[ids(x) for x in h.target_tokens] for _, h in pairs]
+        for (_, h), a in zip(pairs, forced_attention(self, sources, targets), strict=True):
+            h.attention = a
 
 
 def join_sentences(text: str, sentences: Sequence[TranslationResult], length_penalty: float) -> TranslationResult:

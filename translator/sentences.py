@@ -19,6 +19,8 @@ import re
 
 import pysbd
 
+from translator.verbatim import EMAIL, URL
+
 # A candidate sentence end: . ! ? or … (then closing quotes or brackets) followed by whitespace.
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+\S")
 _PUNCTUATION_ONLY = re.compile(r"[\W_]+")
@@ -26,7 +28,15 @@ _PUNCTUATION_ONLY = re.compile(r"[\W_]+")
 
 @functools.cache
 def _segmenter() -> pysbd.Segmenter:
-    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def _masked(text: str) -> str:
+    """`text` with URLs and e-mail addresses blanked out (same length), so that their
+    dots are not taken for sentence ends."""
+    for pattern in (URL, EMAIL):
+        text = pattern.sub(lambda m: "x" * len(m.group()), text)
+    return text
 
 
 def split_sentences(text: str) -> list[str]:
@@ -37,13 +47,13 @@ def split_sentences(text: str) -> list[str]:
         return []
     if not _CANDIDATE.search(text):
         return [text]
-    sentences: list[str] = []
-    for piece in _segmenter().segment(text):
-        piece = piece.strip()
+    bounds: list[list[int]] = []  # [start, end) of each sentence in `text`
+    for span in _segmenter().segment(_masked(text)):
+        piece = text[span.start : span.end].strip()
         if not piece:
             continue
-        if sentences and _PUNCTUATION_ONLY.fullmatch(piece):  # "..." cut in two: keep it whole
-            sentences[-1] += piece
+        if bounds and _PUNCTUATION_ONLY.fullmatch(piece):  # "..." cut in two: keep it whole
+            bounds[-1][1] = span.end
         else:
-            sentences.append(piece)
-    return sentences
+            bounds.append([span.start, span.end])
+    return [text[start:end].strip() for start, end in bounds]

@@ -48,6 +48,7 @@ class Tokenizer:
     """Text <-> ids. Ids carry no BOS/EOS; the engines add what they need."""
 
     def __init__(self, model_path: Path) -> None:
+        self._unknown: dict[str, bool] = {}
         if not model_path.is_file():
             raise TranslatorError(f"tokenizer model not found: {model_path}")
         self.sp = spm.SentencePieceProcessor()
@@ -67,6 +68,25 @@ class Tokenizer:
 
     def encode_pieces(self, text: str) -> list[str]:
         return list(self.sp.EncodeAsPieces(INVISIBLE.sub("", text)))
+
+    def piece_starts(self, text: str) -> list[int]:
+        """The character offset in `text` (which must have no invisible characters) at
+        which each piece of `encode(text)` starts; a piece's leading "▁" counts."""
+        chars = [0] * (len(text.encode("utf-8")) + 1)  # byte offset -> character offset
+        b = 0
+        for i, c in enumerate(text):
+            n = len(c.encode("utf-8"))
+            chars[b : b + n] = [i] * n
+            b += n
+        chars[b] = len(text)
+        return [chars[p.begin] for p in self.sp.encode(text, return_type="proto").pieces]
+
+    def unknown(self, char: str) -> bool:
+        """Whether the vocabulary cannot represent `char` (it encodes to the unknown piece)."""
+        unknown = self._unknown.get(char)
+        if unknown is None:
+            unknown = self._unknown[char] = UNK in self.sp.EncodeAsIds(char)
+        return unknown
 
     def decode(self, ids: list[int]) -> str:
         return str(self.sp.DecodeIds([i for i in ids if i > EOS]))

@@ -105,6 +105,12 @@ def test_onnx_engine_gives_the_same_links(
             assert_same_links(y.links, x.links)
             assert x.raw_attention is not None and y.raw_attention is not None
             torch.testing.assert_close(y.raw_attention, x.raw_attention, atol=1e-4, rtol=1e-3)
+    # spans copied through (translator.verbatim) are placed by the attention: the same on both engines
+    spans = [f"{s} 🙂" if k % 2 else f"{s} 1102 {s}" for k, s in enumerate(src[:6])]
+    assert [r.text for r in onnx.translate(spans)] == [r.text for r in translator.translate(spans)]
+    for x, y in zip(align(translator, spans), align(onnx, spans), strict=True):
+        assert y.target == x.target
+        assert_same_links(y.links, x.links)
 
 
 def test_align_methods_reads_one_attention_pass_with_every_method(

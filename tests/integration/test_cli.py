@@ -220,3 +220,27 @@ def test_variant_help_names_the_int8_fallback(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         main(["translate", "--help"])
     assert "fp32 if exported, else int8" in " ".join(capsys.readouterr().out.split())
+
+
+def test_verbatim_spans_and_the_no_verbatim_flag(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "red dog 🙂 runs", "12345")
+    assert code == 0
+    first, second = out.splitlines()
+    assert first.count("🙂") == 1 and second == "12345"
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "--no-verbatim", "12345")
+    assert code == 0 and out != "12345\n"  # the tiny model cannot spell it
+    # a batch job's journal records the choice, so resuming with the other one is refused
+    from translator.batch import EngineSpec, JobSpec
+
+    job = JobSpec(input=tmp_path / "in.txt", output=None)
+    assert job.options_fingerprint()["verbatim"] is True
+    off = JobSpec(input=tmp_path / "in.txt", output=None, engine=EngineSpec(verbatim=False))
+    assert off.options_fingerprint()["verbatim"] is False
+    # the server always copies spans through
+    src = tmp_path / "in.txt"
+    src.write_text("red dog 🙂 runs\n")
+    code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), "--quiet", "-i", str(src), "-o",
+                         str(tmp_path / "out.txt"), "--no-verbatim", "--server", "localhost:1")  # fmt: skip
+    assert code == 2 and "--no-verbatim: not with --server" in err

@@ -41,3 +41,51 @@ def test_a_text_of_several_sentences_joins_its_sentences(tiny_bundle: Path) -> N
             assert float(a[..., t0 : t0 + t, :s0].abs().sum()) == 0.0
             t0, s0 = t0 + t, s0 + s
     assert joined.text == joined.hypotheses[0].text
+
+
+def test_spans_are_copied_through_and_their_tokens_and_attention_match_the_texts(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(4, seed=5)
+    texts = [f"{src[0]} 🙂 {src[1]}", f"{src[2]} 1102 , www.example.com/x", "🙂 12345", src[3].upper()]
+    translator = Translator(tiny_bundle, engine="torch")
+    results = translator.translate(texts, beam_size=3, n_best=2, return_attention=True)
+    spans = [["🙂"], ["1102", "www.example.com/x"], ["🙂 12345"], []]
+    tok = translator.tokenizer
+
+    def pieces(text: str) -> list[str]:
+        return tok.pieces(tok.encode(text))
+
+    for text, r, wanted in zip(texts, results, spans, strict=True):
+        assert r.source == text
+        # tokens: of the texts as given and returned; for text in capitals, of the
+        # sentence-case text the model translated and its translation
+        sentence_case = text.upper() == text and text.lower() != text and " " in text
+        model_text = text[:1] + text[1:].lower() if sentence_case else text
+        assert r.source_tokens == pieces(model_text)
+        for h in r.hypotheses:
+            for span in wanted:
+                assert h.text.count(span) == 1, (text, h.text)
+            assert pieces(h.text.lower() if sentence_case else h.text) == [
+                p.lower() if sentence_case else p for p in h.target_tokens
+            ]
+            assert h.attention is not None
+            assert h.attention.shape[-2:] == (len(h.target_tokens) + 1, len(r.source_tokens) + 1)
+            torch.testing.assert_close(h.attention.sum(-1), torch.ones(h.attention.shape[:-1]))
+    assert results[2].text == "🙂 12345"  # nothing to translate: copied as it is
+    capitals = results[3].text
+    assert capitals == capitals.upper() and any(c.isalpha() for c in capitals)
+    # the model sees the span-free, sentence-case text: as if it were given that
+    model_sees = [f"{src[0]} {src[1]}", src[3][:1].upper() + src[3][1:]]
+    plain = Translator(tiny_bundle, engine="torch", verbatim=False).translate(model_sees, beam_size=3)
+    assert results[0].text.replace(" 🙂", "").replace("🙂 ", "") == plain[0].text
+    assert capitals == plain[1].text.upper()
+
+
+def test_verbatim_off_gives_the_text_to_the_model_as_it_is(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(1, seed=5)
+    on = Translator(tiny_bundle, engine="torch")
+    off = Translator(tiny_bundle, engine="torch", verbatim=False)
+    [copied] = on.translate(["🙂 12345"], beam_size=1)
+    [raw] = off.translate(["🙂 12345"], beam_size=1)
+    assert copied.text == "🙂 12345"
+    assert raw.text != copied.text  # the tiny model cannot spell either
+    assert off.translate([src[0]], beam_size=1)[0].text == on.translate([src[0]], beam_size=1)[0].text

@@ -30,3 +30,16 @@ def test_blank_and_single_sentences() -> None:
     assert split_sentences("  \t ") == []
     assert split_sentences(" A dog runs on the beach. ") == ["A dog runs on the beach."]
     assert split_sentences("no punctuation at all") == ["no punctuation at all"]
+
+
+def test_urls_and_email_addresses_are_not_cut_at_their_dots() -> None:
+    assert split_sentences("A man runs. Visit www.example.com now! Mail jo.doe@mail.example.org. Bye.") == [
+        "A man runs.",
+        "Visit www.example.com now!",
+        "Mail jo.doe@mail.example.org.",
+        "Bye.",
+    ]
+
+
+def test_a_trailing_symbol_stays_with_its_sentence_and_keeps_its_space() -> None:
+    assert split_sentences("A dog runs. It jumps! 🙂") == ["A dog runs.", "It jumps! 🙂"]

@@ -1,0 +1,166 @@
+"""What copying spans through (`translator.verbatim`) does to translations: on and off, side by side.
+
+    python scripts/eval_verbatim.py --model models/default [--data data/multi30k] [--beam 5] [--out reports/verbatim]
+
+Three measurements, each with `Translator(verbatim=True)` and `verbatim=False` on
+the same engine in the same run:
+
+1. Real spans: the val and test sentences in which `find_spans` finds something
+   (numbers of two digits or more, in practice). sacreBLEU on those sentences, and
+   how many of the spans that the reference contains as such come out in the
+   translation.
+2. Injected spans: every val sentence gets one span of a kind (an emoji, a URL, a
+   number, a word in a script the vocabulary cannot spell) inserted at a random
+   word boundary (seeded). Reported: the share of translations that contain the
+   span exactly once, and sacreBLEU against the val reference of the translation
+   with the span taken out (how much of the rest of the sentence survives). The
+   clean val BLEU is the ceiling.
+3. Capitals: the val sources in capitals; sacreBLEU against the references in capitals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+import sacrebleu
+
+from training.data import read_parallel, split_paths
+from translator.inference import Translator
+from translator.verbatim import find_spans
+
+SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
+KINDS = {
+    "emoji": ["🙂", "🎉", "👍", "🚲", "🐶"],
+    "url": ["https://example.com/photo/123", "www.flickr.com/p/x7"],
+    "number": ["1102", "2019", "$4,500", "3:45", "555-1234"],
+    "script": ["Łódź", "東京", "Ñandú", "Αθήνα"],
+}
+
+
+def bleu(hyps: list[str], refs: list[str]) -> float:
+    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
+
+
+def inject(sentence: str, span: str, rng: random.Random) -> str:
+    words = sentence.split()
+    at = rng.randint(1, len(words))
+    if at == len(words) and words[-1][-1:] in ".!?":  # before the final punctuation
+        return " ".join([*words[:-1], words[-1][:-1], span]) + words[-1][-1]
+    return " ".join([*words[:at], span, *words[at:]])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="models/default")
+    ap.add_argument("--data", default="data/multi30k")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default="reports/verbatim")
+    args = ap.parse_args()
+    data = Path(args.data)
+    tr = Translator(args.model, threads=args.threads)
+    unknown = tr.tokenizer.unknown
+
+    def translate(texts: list[str], verbatim: bool) -> list[str]:
+        tr.verbatim = verbatim
+        return [r.text for r in tr.translate(texts, beam_size=args.beam)]
+
+    # 1. real spans
+    src, ref = [], []
+    for split in SPLITS:
+        s, r = read_parallel(*split_paths(data, split))
+        keep = [i for i, x in enumerate(s) if find_spans(x, unknown)]
+        src += [s[i] for i in keep]
+        ref += [r[i] for i in keep]
+    spans = [[s[a:b] for a, b in find_spans(s, unknown)] for s in src]
+    real: dict[str, object] = {"sentences": len(src), "spans": sum(map(len, spans))}
+    in_ref = [(k, x) for k, xs in enumerate(spans) for x in xs if x in ref[k]]
+    real["spans in the reference"] = len(in_ref)
+    for verbatim in (False, True):
+        hyps = translate(src, verbatim)
+        label = "on" if verbatim else "off"
+        real[f"BLEU {label}"] = bleu(hyps, ref)
+        real[f"kept {label}"] = sum(x in hyps[k] for k, x in in_ref)
+        real[f"examples {label}"] = hyps[:3]
+    # 2. injected spans
+    val_src, val_ref = read_parallel(*split_paths(data, "val"))
+    clean = bleu(translate(val_src, True), val_ref)
+    injected = []
+    for kind, choices in KINDS.items():
+        rng = random.Random(f"{args.seed}-{kind}")
+        chosen = [rng.choice(choices) for _ in val_src]
+        noisy = [inject(s, x, rng) for s, x in zip(val_src, chosen, strict=True)]
+        row: dict[str, object] = {"kind": kind, "example": noisy[0]}
+        for verbatim in (False, True):
+            hyps = translate(noisy, verbatim)
+            label = "on" if verbatim else "off"
+            once = sum(h.count(x) == 1 for h, x in zip(hyps, chosen, strict=True))
+            row[f"exactly once {label}"] = round(once / len(hyps), 3)
+            rest = [" ".join(h.replace(x, " ").split()) for h, x in zip(hyps, chosen, strict=True)]
+            row[f"BLEU rest {label}"] = bleu(rest, val_ref)
+            row[f"translation {label}"] = hyps[0]
+        injected.append(row)
+    # 3. capitals
+    caps: dict[str, object] = {}
+    for verbatim in (False, True):
+        hyps = translate([s.upper() for s in val_src], verbatim)
+        caps[f"BLEU {'on' if verbatim else 'off'}"] = bleu(hyps, [r.upper() for r in val_ref])
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "model": args.model,
+        "engine": getattr(tr.engine, "name", "?"),
+        "beam": args.beam,
+        "real spans": real,
+        "clean val BLEU": clean,
+        "injected": injected,
+        "capitals": caps,
+    }
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    md = [
+        "# Copying spans through (`translator.verbatim`): on and off",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"Model `{args.model}`, engine {report['engine']}, beam {args.beam}; the same engine with "
+        "`Translator(verbatim=True)` (on, the default) and `verbatim=False` (off) in one run.",
+        "",
+        "## Real spans in val and the test sets",
+        "",
+        f"{real['sentences']} sentences have a span ({real['spans']} spans, {real['spans in the reference']} of "
+        "them written the same way in the reference).",
+        "",
+        "| | off | on |",
+        "|---|---|---|",
+        f"| BLEU on these sentences | {real['BLEU off']} | {real['BLEU on']} |",
+        f"| reference spans kept | {real['kept off']} | {real['kept on']} |",
+        "",
+        f"## One span injected into every val sentence (clean val BLEU: {clean})",
+        "",
+        "| kind | example | span exactly once, off | on | BLEU of the rest, off | on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in injected:
+        md.append(
+            f"| {row['kind']} | {row['example']} | {row['exactly once off']} | {row['exactly once on']} "
+            f"| {row['BLEU rest off']} | {row['BLEU rest on']} |"
+        )
+    md += [
+        "",
+        "## Capitals",
+        "",
+        "| val in capitals | off | on |",
+        "|---|---|---|",
+        f"| BLEU (references in capitals) | {caps['BLEU off']} | {caps['BLEU on']} |",
+    ]
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Spans copied verbatim: finding them, cutting them out, placing and restoring them."""
+
+from __future__ import annotations
+
+import pytest
+
+from translator.verbatim import Span, find_spans, insertion_points, prepare, restore
+
+KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô")
+
+
+def unknown(c: str) -> bool:
+    return c not in KNOWN
+
+
+def spans(text: str) -> list[str]:
+    return [text[a:b] for a, b in find_spans(text, unknown)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Visit https://example.com/a?b=1, then www.x.org.", ["https://example.com/a?b=1", "www.x.org"]),
+        ("Mail jo.doe+x@mail.example.com now.", ["jo.doe+x@mail.example.com"]),
+        ("The number 1102 at 3:45 for $4,500 or 2.5% off.", ["1102", "3:45", "$4,500", "2.5%"]),
+        ("3 boys and 1 girl in their 50s on the 4th.", []),  # single digits and words with digits: the model's
+        ("A dog 🙂 runs 👨\u200d👩\u200d👧 fast.", ["🙂", "👨\u200d👩\u200d👧"]),
+        ("They walk in Łódź, Poland.", ["Łódź"]),  # the whole word of an unknown letter, not its comma
+        ('With the number "93" on it.', ['"93"']),  # alone between quotes: the quotes go along
+        ("Scores 12 14 today.", ["12 14"]),  # only whitespace between: merged
+        ("狗在跑。", ["狗在跑。"]),
+        ("A man in a red shirt.", []),
+    ],
+)
+def test_find_spans(text: str, expected: list[str]) -> None:
+    assert spans(text) == expected
+
+
+def test_spans_separated_by_a_word_stay_apart() -> None:
+    assert spans("From 10 to 12 people.") == ["10", "12"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reduced", "before", "after"),
+    [
+        ("The price is $4,500.", "The price is.", True, False),  # no space left before the period
+        ("A dog with a 🙂 sign.", "A dog with a sign.", True, True),
+        ("dog🙂runs", "dog runs", False, False),  # the cut does not glue two words
+        ('with the number "93".', "with the number.", True, False),
+        ("1102 runners.", "runners.", False, True),
+    ],
+)
+def test_prepare_cuts_spans_out(text: str, reduced: str, before: bool, after: bool) -> None:
+    p = prepare(text, unknown)
+    assert p.text == reduced
+    [span] = p.spans
+    assert (span.space_before, span.space_after) == (before, after)
+    assert p.text[: span.at].rstrip() == p.text[: span.at]  # cut at the end of the text before it
+    assert not p.upper and not p.copy_only
+
+
+@pytest.mark.parametrize("text", ["🙂", "12345", "https://example.com", "狗在跑。", "$4,500!", "  🙂 🎉  "])
+def test_nothing_left_to_translate_is_copied(text: str) -> None:
+    p = prepare(text, unknown)
+    assert p.copy_only
+    assert restore(p, "ignored", []) == text.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "upper", "model_sees"),
+    [
+        ("A MAN IS RUNNING.", True, "A man is running."),
+        ("TWO DOGS PLAY IN ŁÓDŹ.", True, "Two dogs play in."),  # the span keeps its capitals
+        ("A BMX rider jumps.", False, "A BMX rider jumps."),
+        ("NYC", False, "NYC"),  # too short to be shouting
+    ],
+)
+def test_capitals(text: str, upper: bool, model_sees: str) -> None:
+    p = prepare(text, unknown)
+    assert p.upper is upper
+    assert p.text == model_sees
+
+
+def test_restore_capitals_but_not_the_spans() -> None:
+    p = prepare("TWO DOGS PLAY IN ŁÓDŹ.", unknown)
+    assert restore(p, "Deux chiens jouent à.", [len("Deux chiens jouent à")]) == "DEUX CHIENS JOUENT À ŁÓDŹ."
+
+
+def _identity(n_tgt: int, n_src: int, pairs: dict[int, int]) -> list[list[float]]:
+    rows = [[0.0] * (n_src + 1) for _ in range(n_tgt + 1)]
+    for t, s in pairs.items():
+        rows[t][s] = 1.0
+    return rows
+
+
+def test_insertion_follows_the_attention() -> None:
+    # source "with the number on it ." (span cut before "on"), target "avec le numéro sur lui ."
+    starts = [0, 4, 8, 15, 18, 21]
+    target = ["▁avec", "▁le", "▁numéro", "▁sur", "▁lui", "."]
+    span = Span("1102", 15, True, True)
+    attention = _identity(6, 6, {t: t for t in range(6)})
+    assert insertion_points([span], starts, target, attention) == [3]
+    # a target word split into pieces is never cut: the best split (num|éro) is inside a
+    # word, the boundaries on either side tie, and ties go to the earliest
+    target = ["▁avec", "▁le", "▁num", "éro", "▁sur", "."]
+    attention = _identity(6, 6, {0: 0, 1: 1, 2: 2, 3: 3, 4: 3, 5: 5})
+    assert insertion_points([span], starts, target, attention) == [2]
+
+
+def test_insertion_keeps_source_order_and_closing_punctuation() -> None:
+    starts = [0, 2, 4]  # "a b ."
+    target = ["▁x", "▁y", "."]
+    # every target piece attends to the first source piece: the split would put the spans
+    # at the very end, after the period; one with source text after it stays before it
+    attention = _identity(3, 3, {0: 0, 1: 0, 2: 0})
+    first, middle, last = Span("10", 1, True, True), Span("20", 4, True, False), Span("30", 5, True, False)
+    assert insertion_points([first, middle, last], starts, target, attention) == [2, 2, 3]
+    # spans never cross: the second goes no earlier than the first
+    attention = _identity(3, 3, {0: 2, 1: 2, 2: 2})
+    assert insertion_points([first, Span("40", 2, True, True)], starts, target, attention) == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("source", "translation", "cut", "expected"),
+    [
+        ("The price is $4,500.", "Le prix est.", "Le prix est", "Le prix est $4,500."),
+        ("A dog with a 🙂 sign.", "Un chien avec une pancarte.", "Un chien avec une", "Un chien avec une 🙂 pancarte."),
+        ("Visit https://x.org today.", "Visitez aujourd'hui.", "Visitez", "Visitez https://x.org aujourd'hui."),
+        ("dog🙂runs", "chien court", "chien", "chien 🙂 court"),
+        ('number "93".', "le numéro.", "le numéro", 'le numéro "93".'),
+        ("Łódź, Poland.", "Pologne.", "", "Łódź Pologne."),  # a span never touches a word
+    ],
+)
+def test_restore_spacing(source: str, translation: str, cut: str, expected: str) -> None:
+    p = prepare(source, unknown)
+    assert restore(p, translation, [len(cut)] * len(p.spans)) == expected
+
+
+def test_restore_two_spans_at_one_place_keeps_their_order() -> None:
+    p = prepare("Between 10 and 20.", unknown)
+    assert [s.text for s in p.spans] == ["10", "20"]
+    assert restore(p, "Entre.", [len("Entre")] * 2) == "Entre 10 20."

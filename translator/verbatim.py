@@ -1,0 +1,233 @@
+"""Text the model must not translate: spans copied verbatim, and all-capitals input.
+
+The default model knows the vocabulary of its training captions. A URL, an e-mail
+address, a number of several digits, an emoji or a word in a script the tokenizer
+does not cover is noise to it: it garbles the span ("number 1102" -> "numéro 4 4 4
+4") and often the rest of the sentence with it ("Visit https://example.com today."
+-> "Des violonistes s'occupent de l'air ..."). Translation services copy such
+spans through; this module does that, in three steps:
+
+1. `prepare` finds the spans (`find_spans`) and cuts them out of the sentence; the
+   model translates what is left (`Prepared.text`). A sentence in capitals only
+   ("A MAN IS RUNNING.") is translated in sentence case and its translation is
+   put in capitals again, since the model has hardly seen capitals.
+2. The cross-attention of the translation says where each span goes: a span cut out
+   between source pieces k-1 and k is inserted at the target word boundary that
+   best separates the target pieces attending to source pieces before k from those
+   attending to pieces from k on (`insertion_points`). Spans keep their order.
+3. `restore` inserts the spans there with the spacing they had in the source.
+
+A sentence with no letters left once its spans are cut out ("🙂", "12345",
+"https://example.com", "狗在跑。") is returned as it is, without translation.
+
+Single digits are left to the model: in the training captions they are translated
+as words ("3 boys" -> "Trois garçons"), as the references do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+
+URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# A standalone number (not part of a word such as "4th" or "50s"), with an optional
+# currency sign and percent: "1102", "3:45", "$4,500", "555-1234", "2.5%".
+NUMBER = re.compile(r"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*%?(?!\w)")
+_TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
+_PAIRS = {'""', "''", "()", "[]", "{}", "«»", "“”", "‘’"}  # a span alone inside these takes them along
+_JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
+
+
+@dataclasses.dataclass(frozen=True)
+class Span:
+    text: str
+    at: int  # character offset in `Prepared.text` where the span was cut out
+    space_before: bool  # whitespace before it in the source
+    space_after: bool  # whitespace after it in the source
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    source: str  # the sentence as given
+    text: str  # what the model translates
+    spans: tuple[Span, ...] = ()
+    upper: bool = False  # the source was in capitals: the translation is put in capitals
+
+    @property
+    def copy_only(self) -> bool:
+        """Spans were cut out and nothing is left to translate: the source is the output."""
+        return bool(self.spans) and not any(c.isalpha() for c in self.text)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.spans) or self.upper
+
+
+def _number(m: re.Match[str]) -> bool:
+    """A number worth protecting: two digits or more, or a separator, currency or percent."""
+    s = m.group()
+    return sum(c.isdigit() for c in s) >= 2 or not s.isdigit()
+
+
+def _symbol(c: str) -> bool:
+    """An emoji or another pictographic symbol."""
+    return unicodedata.category(c) in ("So", "Sk", "Cs") or c in _JOINERS
+
+
+def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """(start, end) character ranges of `text` to copy verbatim, sorted and disjoint.
+
+    `unknown(c)` says whether the tokenizer cannot represent character c. The spans
+    are URLs, e-mail addresses, numbers of two digits or more (or with a separator,
+    currency or percent sign), runs of symbols (emoji), and every whitespace-
+    separated word with a letter the tokenizer cannot represent, in either case ("Łódź", "狗在跑").
+    A span that is all there is between quotes or brackets takes them along
+    ('"93"'); spans separated only by whitespace are merged into one.
+    """
+    ranges: list[tuple[int, int]] = []
+    for m in URL.finditer(text):
+        end = m.end()
+        while end > m.start() and text[end - 1] in _TRAILING:
+            end -= 1
+        ranges.append((m.start(), end))
+    ranges += [m.span() for m in EMAIL.finditer(text)]
+    ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
+    for i, c in enumerate(text):
+        if c.isspace():
+            continue
+        if c.isalpha() and unknown(c) and unknown(c.lower()):  # the whole word, less closing punctuation
+            start, end = i, i + 1
+            while start > 0 and not text[start - 1].isspace():
+                start -= 1
+            while end < len(text) and not text[end].isspace():
+                end += 1
+            while end > i + 1 and text[end - 1] in _TRAILING:
+                end -= 1
+            ranges.append((start, end))
+        elif _symbol(c) or (unknown(c) and not c.isalpha()):
+            ranges.append((i, i + 1))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        while start > 0 and end < len(text) and text[start - 1] + text[end] in _PAIRS:  # '"93"' whole
+            start, end = start - 1, end + 1
+        if merged and (start <= merged[-1][1] or not text[merged[-1][1] : start].strip()):
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _shouting(text: str) -> bool:
+    """All cased letters are capitals, and there are enough of them to be a sentence."""
+    cased = [c for c in text if c.isupper() or c.islower()]
+    return len(cased) >= 4 and all(c.isupper() for c in cased) and len(text.split()) >= 2
+
+
+def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
+    """What the model should translate of `sentence`, and what to put back afterwards."""
+    ranges = find_spans(sentence, unknown)
+    if not ranges:
+        text = sentence
+        spans: tuple[Span, ...] = ()
+    else:
+        parts: list[str] = []
+        found: list[Span] = []
+        pos = 0
+        for start, end in ranges:
+            left = sentence[pos:start]
+            text_so_far = "".join(parts) + left
+            before = start > 0 and sentence[start - 1].isspace()
+            after = end < len(sentence) and sentence[end].isspace()
+            kept = text_so_far.rstrip()
+            found.append(Span(sentence[start:end], len(kept), before, after))
+            pos = end
+            while pos < len(sentence) and sentence[pos].isspace():
+                pos += 1
+            # one space at the cut before a word, or where the source had spaces on both
+            # sides; none before punctuation that followed the span ("is $4,500." -> "is.")
+            nxt = sentence[pos : pos + 1]
+            space = bool(nxt) and ((after and before) or (nxt.isalnum() and (before or after or kept[-1:].isalnum())))
+            parts = [kept + (" " if space else "")] if kept else []
+        text = "".join(parts) + sentence[pos:]
+        spans = tuple(found)
+    upper = _shouting(text)
+    if upper:
+        low = text.lower()
+        text = low[:1].upper() + low[1:]
+    return Prepared(sentence, text, spans, upper)
+
+
+def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
+                     attention: Sequence[Sequence[float]]) -> list[int]:  # fmt: skip
+    """For each span, the target piece index before which it goes.
+
+    `source_starts`: the character offset in `Prepared.text` where each source piece
+    starts; `attention`: (at least) T rows over (at least) S columns, T target pieces
+    over S source pieces (EOS rows and columns are ignored). A span cut out at
+    offset `at` lies between the source pieces that start before `at` and the rest
+    (k of them before). Each target piece is assigned the source piece it attends to
+    most; the span goes to the target word boundary j with the most pieces on the
+    right side (before j: attending to a source piece before k; from j on: the
+    others). A span with source text before it does not go first, one with source
+    text after it does not go after the translation's closing punctuation. Ties go
+    to the earliest boundary, and spans keep their source order.
+    """
+    n_src, n_tgt = len(source_starts), len(target_pieces)
+    argmax = [_argmax(attention[t][:n_src]) for t in range(n_tgt)]
+    words = [j for j in range(n_tgt + 1) if _word_boundary(target_pieces, j)]
+    closing = n_tgt  # where the translation's closing punctuation starts
+    while closing > 0 and not any(c.isalnum() for c in target_pieces[closing - 1]):
+        closing -= 1
+    points: list[int] = []
+    for span in spans:
+        k = sum(1 for start in source_starts if start < span.at)
+        # text before the span in the source: not first; text after it: before the closing punctuation
+        boundaries = [j for j in words if (j > 0 or k == 0) and (j <= closing or k == n_src)] or words
+        left = [0] * (n_tgt + 1)  # left[j]: pieces before j attending before k
+        for t in range(n_tgt):
+            left[t + 1] = left[t] + (argmax[t] < k)
+        # pieces on the right side of j: left[j] before it, (n_tgt - j) - (left[n_tgt] - left[j]) from it on
+        best = max(boundaries, key=lambda j: (2 * left[j] - j, -j))
+        points.append(max(best, points[-1]) if points else best)
+    return points
+
+
+def _argmax(row: Sequence[float]) -> int:
+    return max(range(len(row)), key=row.__getitem__) if row else 0
+
+
+def _word_boundary(pieces: Sequence[str], j: int) -> bool:
+    if j in (0, len(pieces)):
+        return True
+    nxt, prev = pieces[j], pieces[j - 1]
+    return nxt.startswith("▁") or not any(c.isalnum() for c in nxt) or not any(c.isalnum() for c in prev)
+
+
+def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str:
+    """The final translation: `translation` (of `prepared.text`) with each span inserted
+    at its character offset (nondecreasing, from `insertion_points` mapped to
+    characters of `translation`), spaced as in the source, and in capitals (the
+    spans excepted) if the source was."""
+    if prepared.copy_only:
+        return prepared.source.strip()
+
+    def case(s: str) -> str:
+        return s.upper() if prepared.upper else s
+
+    out, pos = "", 0
+    for span, at in zip(prepared.spans, offsets, strict=True):
+        prefix = out + case(translation[pos:at])
+        rest = translation[at:].lstrip(" ")
+        gap = len(rest) < len(translation) - at or prefix.endswith(" ")  # a word boundary of the translation
+        prefix = prefix.rstrip(" ")
+        # the source's spacing, and a space wherever the span would touch a word
+        glue_left = prefix[-1:].isalnum() and (gap or span.text[0].isalnum())
+        glue_right = rest[:1].isalnum() and (gap or span.text[-1].isalnum())
+        left = " " if prefix and (span.space_before or glue_left) else ""
+        right = " " if rest and (span.space_after or glue_right) else ""
+        out = prefix + left + span.text + right
+        pos = len(translation) - len(rest)
+    return out + case(translation[pos:])
