@@ -45,6 +45,11 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
     return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
 
 
+def without(text: str, span: str) -> str:
+    """`text` with `span` taken out, and the space it leaves."""
+    return " ".join(text.replace(span, " ").split()).replace(" .", ".").replace(" ,", ",")
+
+
 def inject(sentence: str, span: str, rng: random.Random) -> str:
     words = sentence.split()
     at = rng.randint(1, len(words))
@@ -101,7 +106,7 @@ def main() -> None:
             label = "on" if verbatim else "off"
             once = sum(h.count(x) == 1 for h, x in zip(hyps, chosen, strict=True))
             row[f"exactly once {label}"] = round(once / len(hyps), 3)
-            rest = [" ".join(h.replace(x, " ").split()) for h, x in zip(hyps, chosen, strict=True)]
+            rest = [without(h, x) for h, x in zip(hyps, chosen, strict=True)]
             row[f"BLEU rest {label}"] = bleu(rest, val_ref)
             row[f"translation {label}"] = hyps[0]
         injected.append(row)

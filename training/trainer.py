@@ -36,7 +36,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 import yaml
 from torch import nn
-from tqdm import tqdm
 
 from training.batching import Example, collate, make_batches
 from training.checkpoint import average_checkpoints, load_checkpoint, remove_quietly, save_checkpoint
@@ -54,6 +53,7 @@ from translator.bundle import atomic_write_bytes, save_bundle
 from translator.config import DecodeConfig
 from translator.errors import TranslatorError
 from translator.model import Transformer
+from translator.progress import progress_bar
 from translator.search import search
 from translator.tokenizer import Tokenizer, train_sentencepiece
 from translator.torch_engine import TorchEngine
@@ -500,9 +500,9 @@ class Trainer:
             logger.info("continuing the finished run at step %d: a limit was raised", s["step"])
             s["finished"] = False
         reason = None if s["finished"] else self.should_stop()
-        bar = tqdm(
+        bar = progress_bar(
             total=self.cfg.max_steps or None, initial=s["step"], disable=not (self.progress and self.dist.main),
-            unit="step", dynamic_ncols=True,
+            unit="step",
         )  # fmt: skip
         window_tokens, window_start = 0, time.perf_counter()
         if not s["finished"] and reason is None:

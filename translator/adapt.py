@@ -36,17 +36,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import sys
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from translator.bundle import load_bundle
 from translator.errors import TranslatorError
 from translator.inference import Translator
+from translator.progress import progress_bar
 from translator.torch_engine import TorchEngine, pad_batch
 
 DEFAULT_STEPS = 30
@@ -124,7 +123,7 @@ def adapt(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=lr or (DEFAULT_LR if guide is None else GUIDED_LR), betas=(0.9, 0.98), eps=1e-9
     )
-    for _ in tqdm(range(steps if pairs else 0), desc="adapting", unit="step", disable=not progress, file=sys.stderr):
+    for _ in progress_bar(iterable=range(steps if pairs else 0), desc="adapting", unit="step", disable=not progress):
         order = torch.randperm(len(pairs), generator=generator).tolist()
         for start in range(0, len(order), batch_size):
             batch = [pairs[i] for i in order[start : start + batch_size]]

@@ -44,7 +44,6 @@ import logging
 import math
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -674,20 +673,9 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
 
 
 def _progress_bar(total: int, initial: int, label: str, quiet: bool) -> tqdm:
-    from tqdm import tqdm
+    from translator.progress import progress_bar
 
-    tty = sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=Path(label).name,
-        unit="sent",
-        file=sys.stderr,
-        disable=quiet,
-        dynamic_ncols=tty,
-        mininterval=0.5 if tty else 30.0,
-        smoothing=0.1,
-    )
+    return progress_bar(total=total, initial=initial, desc=Path(label).name, unit="sent", disable=quiet, smoothing=0.1)
 
 
 def _unwrap(exc: BaseException, server: str | None) -> BaseException:

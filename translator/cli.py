@@ -250,6 +250,8 @@ def _decode_arguments(texts: list[str], errors: str) -> list[str]:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
+    args.input = None if args.input == "-" else args.input  # "-": stdin, read whole (not a job)
+    args.output = None if args.output == "-" else args.output
     explicit = [dest for dest in _BATCH_DEFAULTS if getattr(args, dest) is not None]
     for dest, default in _BATCH_DEFAULTS.items():
         if getattr(args, dest) is None:
@@ -482,8 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("translate", help="translate text, or a file of any size as a resumable batch job")
     p.add_argument("text", nargs="*", help="texts to translate (default: stdin, one per line)")
-    p.add_argument("-i", "--input", help="input file (.gz: gzip): a streaming, resumable batch job")
-    p.add_argument("-o", "--output", help="output file (default stdout; .gz: gzip); with -i the job is resumable")
+    p.add_argument("-i", "--input", help="input file (.gz: gzip): a streaming, resumable batch job (-: stdin)")
+    p.add_argument("-o", "--output", help="output file (default or -: stdout; .gz: gzip); with -i FILE the job is "
+                   "resumable")  # fmt: skip
     # the defaults of the -i FILE options are None here and set in cmd_translate (_BATCH_DEFAULTS),
     # which refuses the ones given explicitly without -i
     g = p.add_argument_group("batch jobs (-i FILE)")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
@@ -36,6 +37,8 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A standalone number (not part of a word such as "4th" or "50s"), with an optional
 # currency sign and percent: "1102", "3:45", "$4,500", "555-1234", "2.5%".
 NUMBER = re.compile(r"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*%?(?!\w)")
+_DIGIT = re.compile(r"\d")
+_PLAIN = set(string.ascii_letters + " ")
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
 _PAIRS = {'""', "''", "()", "[]", "{}", "«»", "“”", "‘’"}  # a span alone inside these takes them along
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
@@ -88,15 +91,20 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     ('"93"'); spans separated only by whitespace are merged into one.
     """
     ranges: list[tuple[int, int]] = []
-    for m in URL.finditer(text):
-        end = m.end()
-        while end > m.start() and text[end - 1] in _TRAILING:
-            end -= 1
-        ranges.append((m.start(), end))
-    ranges += [m.span() for m in EMAIL.finditer(text)]
-    ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
-    for i, c in enumerate(text):
-        if c.isspace():
+    if "://" in text or "www." in text.lower():  # the regular expressions only where they can match
+        for m in URL.finditer(text):
+            end = m.end()
+            while end > m.start() and text[end - 1] in _TRAILING:
+                end -= 1
+            ranges.append((m.start(), end))
+    if "@" in text:
+        ranges += [m.span() for m in EMAIL.finditer(text)]
+    if _DIGIT.search(text):
+        ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
+    # the characters to look at: ASCII letters and spaces are never symbols, and taken as known
+    odd = {c for c in set(text) - _PLAIN if _symbol(c) or (not c.isspace() and unknown(c))}
+    for i, c in enumerate(text if odd else ""):
+        if c not in odd:
             continue
         if c.isalpha() and unknown(c) and unknown(c.lower()):  # the whole word, less closing punctuation
             start, end = i, i + 1
@@ -122,8 +130,7 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
 
 def _shouting(text: str) -> bool:
     """All cased letters are capitals, and there are enough of them to be a sentence."""
-    cased = [c for c in text if c.isupper() or c.islower()]
-    return len(cased) >= 4 and all(c.isupper() for c in cased) and len(text.split()) >= 2
+    return text.isupper() and sum(c.isupper() for c in text) >= 4 and len(text.split()) >= 2
 
 
 def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:

@@ -244,3 +244,19 @@ def test_verbatim_spans_and_the_no_verbatim_flag(
     code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), "--quiet", "-i", str(src), "-o",
                          str(tmp_path / "out.txt"), "--no-verbatim", "--server", "localhost:1")  # fmt: skip
     assert code == 2 and "--no-verbatim: not with --server" in err
+
+
+def test_a_dash_means_stdin_and_stdout(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    src = tmp_path / "in.txt"
+    src.write_text("red dog runs\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "--quiet", "-i", str(src), "-o", "-")
+    assert code == 0 and out == "runs dog red\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO("red dog runs\n"))
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "-i", "-", "-o", "-")
+    assert code == 0 and out == "runs dog red\n"
+    assert not (tmp_path / "-").exists()
