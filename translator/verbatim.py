@@ -18,7 +18,8 @@ spans through; this module does that, in three steps:
 3. `restore` inserts the spans there with the spacing they had in the source.
 
 A sentence with no letters left once its spans are cut out ("🙂", "12345",
-"https://example.com", "狗在跑。") is returned as it is, without translation.
+"https://example.com", "狗在跑。"), or with neither letters nor digits ("...", ":)"),
+is returned as it is, without translation.
 
 Single digits are left to the model: in the training captions they are translated
 as words ("3 boys" -> "Trois garçons"), as the references do.
@@ -135,6 +136,8 @@ def _shouting(text: str) -> bool:
 
 def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     """What the model should translate of `sentence`, and what to put back afterwards."""
+    if not any(c.isalnum() for c in sentence):  # punctuation only ("...", ":)"): nothing to translate
+        return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
     ranges = find_spans(sentence, unknown)
     if not ranges:
         text = sentence

@@ -59,7 +59,9 @@ def test_prepare_cuts_spans_out(text: str, reduced: str, before: bool, after: bo
     assert not p.upper and not p.copy_only
 
 
-@pytest.mark.parametrize("text", ["🙂", "12345", "https://example.com", "狗在跑。", "$4,500!", "  🙂 🎉  "])
+@pytest.mark.parametrize(
+    "text", ["🙂", "12345", "https://example.com", "狗在跑。", "$4,500!", "  🙂 🎉  ", "...", " ?! ", ":)"]
+)
 def test_nothing_left_to_translate_is_copied(text: str) -> None:
     p = prepare(text, unknown)
     assert p.copy_only
