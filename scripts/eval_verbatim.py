@@ -16,6 +16,8 @@ the same engine in the same run:
    with the span taken out (how much of the rest of the sentence survives). The
    clean val BLEU is the ceiling.
 3. Capitals: the val sources in capitals; sacreBLEU against the references in capitals.
+4. Title Case: every word of the val sources capitalised; sacreBLEU against the references.
+5. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import sacrebleu
@@ -65,6 +69,7 @@ def main() -> None:
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5, help="timed passes of each mode (default 5)")
     ap.add_argument("--out", default="reports/verbatim")
     args = ap.parse_args()
     data = Path(args.data)
@@ -110,11 +115,29 @@ def main() -> None:
             row[f"BLEU rest {label}"] = bleu(rest, val_ref)
             row[f"translation {label}"] = hyps[0]
         injected.append(row)
-    # 3. capitals
+    # 3. capitals, 4. Title Case
     caps: dict[str, object] = {}
+    title: dict[str, object] = {}
+    titled = [" ".join(w[:1].upper() + w[1:] for w in s.split(" ")) for s in val_src]
     for verbatim in (False, True):
         hyps = translate([s.upper() for s in val_src], verbatim)
         caps[f"BLEU {'on' if verbatim else 'off'}"] = bleu(hyps, [r.upper() for r in val_ref])
+        title[f"BLEU {'on' if verbatim else 'off'}"] = bleu(translate(titled, verbatim), val_ref)
+    # 5. cost: test_2016_flickr, on and off alternating, medians
+    test_src, _ = read_parallel(*split_paths(data, "test_2016_flickr"))
+    seconds: dict[bool, list[float]] = {False: [], True: []}
+    for r in range(args.repeats):
+        for verbatim in (r % 2 == 0, r % 2 == 1):
+            t0 = time.perf_counter()
+            translate(test_src, verbatim)
+            seconds[verbatim].append(time.perf_counter() - t0)
+    cost = {
+        "sentences": len(test_src),
+        "repeats": args.repeats,
+        "seconds off": round(statistics.median(seconds[False]), 2),
+        "seconds on": round(statistics.median(seconds[True]), 2),
+    }
+    cost["on / off"] = round(cost["seconds on"] / cost["seconds off"], 3)
     report = {
         "command": "python " + " ".join(sys.argv),
         "model": args.model,
@@ -124,6 +147,8 @@ def main() -> None:
         "clean val BLEU": clean,
         "injected": injected,
         "capitals": caps,
+        "title case": title,
+        "cost": cost,
     }
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
@@ -162,6 +187,18 @@ def main() -> None:
         "| val in capitals | off | on |",
         "|---|---|---|",
         f"| BLEU (references in capitals) | {caps['BLEU off']} | {caps['BLEU on']} |",
+        "",
+        "## Title Case",
+        "",
+        '| val in Title Case ("A Man In A Red Shirt") | off | on |',
+        "|---|---|---|",
+        f"| BLEU (the references as they are) | {title['BLEU off']} | {title['BLEU on']} |",
+        "",
+        "## Cost",
+        "",
+        f"Translating test_2016_flickr ({cost['sentences']} sentences, beam {args.beam}), on and off alternating, "
+        f"median of {cost['repeats']}: off {cost['seconds off']} s, on {cost['seconds on']} s, "
+        f"on/off {cost['on / off']}.",
     ]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -70,9 +70,9 @@ class Translator:
     the bundle has ONNX graphs); `device` is auto | cpu | cuda. Every engine
     implements the same step interface, so search is the same for all of them.
     `verbatim` (default on): URLs, numbers, emoji and words the vocabulary cannot
-    spell are copied through instead of translated, and text in capitals is
-    translated in sentence case (`translator.verbatim`); off, the model sees the
-    text as given.
+    spell are copied through instead of translated, and text in capitals or in
+    Title Case is translated in sentence case (`translator.verbatim`); off, the
+    model sees the text as given.
     """
 
     def __init__(
@@ -149,16 +149,17 @@ class Translator:
                 if u or p.copy_only:
                     units.append((i, p, [] if p.copy_only else u))
         parts: list[list[tuple[int, TranslationResult]]] = [[] for _ in texts]  # (unit, result) per text
-        searched = [b for b, (_, p, _) in enumerate(units) if not p.copy_only]
-        lengths = [len(units[b][2]) + 1 for b in searched]
-        placed = dataclasses.replace(cfg, return_attention=True)  # spans are placed by the attention
-        for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
-            batch = [searched[b] for b in batch]
-            sources = [units[b][2] + [self.config.eos_id] for b in batch]
-            spans = any(units[b][1].spans for b in batch)
-            for b, hyps in zip(batch, search(self.engine, sources, placed if spans else cfg), strict=True):
-                i, p, u = units[b]
-                parts[i].append((b, self._result(p, u, hyps, return_attention)))
+        # sentences with spans are batched apart: only they need the attention (which places the spans)
+        placed = dataclasses.replace(cfg, return_attention=True)
+        for spans, decode in ((False, cfg), (True, placed)):
+            group = [b for b, (_, p, _) in enumerate(units) if not p.copy_only and bool(p.spans) == spans]
+            lengths = [len(units[b][2]) + 1 for b in group]
+            for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
+                batch = [group[b] for b in batch]
+                sources = [units[b][2] + [self.config.eos_id] for b in batch]
+                for b, hyps in zip(batch, search(self.engine, sources, decode), strict=True):
+                    i, p, u = units[b]
+                    parts[i].append((b, self._result(p, u, hyps, return_attention)))
         copied = [b for b, (_, p, _) in enumerate(units) if p.copy_only]
         for b in copied:
             i, p, _ = units[b]
@@ -203,13 +204,13 @@ class Translator:
                 ],
             )
         if p.copy_only:
-            texts = [(restore(p, "", []), 0.0, 0.0)]
+            outputs = [(restore(p, "", []), 0.0, 0.0)]
         else:
             from translator.align import model_view, select_attention
 
             layer, head = model_view(self.config)
             starts = self.tokenizer.piece_starts(p.text)
-            texts = []
+            outputs = []
             for h in hyps:
                 assert h.attention is not None
                 pieces = self.tokenizer.pieces(h.tokens)
@@ -217,13 +218,13 @@ class Translator:
                 points = insertion_points(p.spans, starts, pieces, weights.tolist())
                 translation = self.tokenizer.decode(h.tokens)
                 offsets = [min(len(self.tokenizer.decode(h.tokens[:j])), len(translation)) for j in points]
-                texts.append((restore(p, translation, offsets), h.score, h.log_prob))
+                outputs.append((restore(p, translation, offsets), h.score, h.log_prob))
 
         def encode(text: str) -> list[str]:
             return self.tokenizer.pieces(self.tokenizer.encode(text))
 
         return TranslationResult(
-            p.source, encode(p.source), [Hypothesis(t, score, lp, encode(t)) for t, score, lp in texts]
+            p.source, encode(p.source), [Hypothesis(t, score, lp, encode(t)) for t, score, lp in outputs]
         )
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:

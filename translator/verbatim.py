@@ -10,7 +10,10 @@ spans through; this module does that, in three steps:
 1. `prepare` finds the spans (`find_spans`) and cuts them out of the sentence; the
    model translates what is left (`Prepared.text`). A sentence in capitals only
    ("A MAN IS RUNNING.") is translated in sentence case and its translation is
-   put in capitals again, since the model has hardly seen capitals.
+   put in capitals again, since the model has hardly seen capitals. A sentence in
+   Title Case ("A Man Is Running In The Park") is translated in sentence case, and
+   so is its translation (as French writes titles); words with capitals inside
+   ("BMX", "McDonald") keep them.
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -33,12 +36,15 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from translator.tokenizer import INVISIBLE
+
 URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A standalone number (not part of a word such as "4th" or "50s"), with an optional
 # currency sign and percent: "1102", "3:45", "$4,500", "555-1234", "2.5%".
 NUMBER = re.compile(r"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*%?(?!\w)")
 _DIGIT = re.compile(r"\d")
+_LOWER_WORD = re.compile(r"(?:^|\s)[a-z]")
 _PLAIN = set(string.ascii_letters + " ")
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
 _PAIRS = {'""', "''", "()", "[]", "{}", "«»", "“”", "‘’"}  # a span alone inside these takes them along
@@ -67,7 +73,7 @@ class Prepared:
 
     @property
     def changed(self) -> bool:
-        return bool(self.spans) or self.upper
+        return self.text != self.source
 
 
 def _number(m: re.Match[str]) -> bool:
@@ -87,9 +93,9 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     `unknown(c)` says whether the tokenizer cannot represent character c. The spans
     are URLs, e-mail addresses, numbers of two digits or more (or with a separator,
     currency or percent sign), runs of symbols (emoji), and every whitespace-
-    separated word with a letter the tokenizer cannot represent, in either case ("Łódź", "狗在跑").
-    A span that is all there is between quotes or brackets takes them along
-    ('"93"'); spans separated only by whitespace are merged into one.
+    separated word with a letter the tokenizer cannot represent in either case
+    ("Łódź", "狗在跑"). A span that is all there is between quotes or brackets takes
+    them along ('"93"'); spans separated only by whitespace are merged into one.
     """
     ranges: list[tuple[int, int]] = []
     if "://" in text or "www." in text.lower():  # the regular expressions only where they can match
@@ -126,12 +132,27 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
-    return merged
+    return [(start, end) for start, end in merged if INVISIBLE.sub("", text[start:end]).strip()]  # not a lone ZWJ
 
 
 def _shouting(text: str) -> bool:
     """All cased letters are capitals, and there are enough of them to be a sentence."""
     return text.isupper() and sum(c.isupper() for c in text) >= 4 and len(text.split()) >= 2
+
+
+def _title_case(text: str) -> bool:
+    """Every word starts with a capital ("A Man Is Running In The Park"), in words enough
+    to be a sentence, not a name."""
+    if _LOWER_WORD.search(text):  # the common case, found fast
+        return False
+    words = [w for w in text.split() if w[:1].isalpha()]
+    return len(words) >= 4 and all(w[0].isupper() for w in words) and any(w[1:].islower() for w in words)
+
+
+def _uncapitalize(word: str) -> str:
+    """ "Running" -> "running", "A," -> "a,"; "BMX", "McDonald" and "I" stay."""
+    rest = word[1:].rstrip(string.punctuation)
+    return word[:1].lower() + word[1:] if rest.islower() or (not rest and word[:1] == "A") else word
 
 
 def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
@@ -147,7 +168,7 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
         found: list[Span] = []
         pos = 0
         for start, end in ranges:
-            left = sentence[pos:start]
+            left = INVISIBLE.sub("", sentence[pos:start])  # offsets into what the tokenizer sees
             text_so_far = "".join(parts) + left
             before = start > 0 and sentence[start - 1].isspace()
             after = end < len(sentence) and sentence[end].isspace()
@@ -161,12 +182,15 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
             nxt = sentence[pos : pos + 1]
             space = bool(nxt) and ((after and before) or (nxt.isalnum() and (before or after or kept[-1:].isalnum())))
             parts = [kept + (" " if space else "")] if kept else []
-        text = "".join(parts) + sentence[pos:]
+        text = "".join(parts) + INVISIBLE.sub("", sentence[pos:])
         spans = tuple(found)
     upper = _shouting(text)
     if upper:
         low = text.lower()
         text = low[:1].upper() + low[1:]
+    elif _title_case(text):
+        words = text.split(" ")
+        text = " ".join([words[0], *map(_uncapitalize, words[1:])])
     return Prepared(sentence, text, spans, upper)
 
 

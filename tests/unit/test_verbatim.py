@@ -36,6 +36,12 @@ def test_find_spans(text: str, expected: list[str]) -> None:
     assert spans(text) == expected
 
 
+def test_invisible_characters_leave_the_text_the_tokenizer_sees() -> None:
+    p = prepare("A\u200b dog 1102 runs\u00ad fast.", unknown)
+    assert p.text == "A dog runs fast."
+    assert p.text[p.spans[0].at :] == " runs fast."
+
+
 def test_spans_separated_by_a_word_stay_apart() -> None:
     assert spans("From 10 to 12 people.") == ["10", "12"]
 
@@ -75,6 +81,8 @@ def test_nothing_left_to_translate_is_copied(text: str) -> None:
         ("TWO DOGS PLAY IN ŁÓDŹ.", True, "Two dogs play in."),  # the span keeps its capitals
         ("A BMX rider jumps.", False, "A BMX rider jumps."),
         ("NYC", False, "NYC"),  # too short to be shouting
+        ("A Man Is Riding A BMX In Paris.", False, "A man is riding a BMX in paris."),  # Title Case
+        ("John Smith Runs.", False, "John Smith Runs."),  # too short for Title Case: a name, maybe
     ],
 )
 def test_capitals(text: str, upper: bool, model_sees: str) -> None:
