@@ -19,7 +19,7 @@ import re
 
 import pysbd
 
-from translator.verbatim import EMAIL, URL
+from translator.verbatim import address_spans
 
 # A candidate sentence end: . ! ? or … (then closing quotes or brackets) followed by whitespace.
 _CANDIDATE = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+\S")
@@ -34,8 +34,8 @@ def _segmenter() -> pysbd.Segmenter:
 def _masked(text: str) -> str:
     """`text` with URLs and e-mail addresses blanked out (same length), so that their
     dots are not taken for sentence ends."""
-    for pattern in (URL, EMAIL):
-        text = pattern.sub(lambda m: "x" * len(m.group()), text)
+    for start, end in address_spans(text):
+        text = text[:start] + "x" * (end - start) + text[end:]
     return text
 
 

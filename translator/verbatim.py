@@ -87,6 +87,21 @@ def _symbol(c: str) -> bool:
     return unicodedata.category(c) in ("So", "Sk", "Cs") or c in _JOINERS
 
 
+def address_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the URLs and e-mail addresses in `text`; punctuation that ends
+    a URL ends the sentence, not the URL ("Visit www.example.com." -> "www.example.com")."""
+    ranges: list[tuple[int, int]] = []
+    if "://" in text or "www." in text.lower():  # the regular expressions only where they can match
+        for m in URL.finditer(text):
+            end = m.end()
+            while end > m.start() and text[end - 1] in _TRAILING:
+                end -= 1
+            ranges.append((m.start(), end))
+    if "@" in text:
+        ranges += [m.span() for m in EMAIL.finditer(text)]
+    return ranges
+
+
 def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int]]:
     """(start, end) character ranges of `text` to copy verbatim, sorted and disjoint.
 
@@ -97,15 +112,7 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     ("Łódź", "狗在跑"). A span that is all there is between quotes or brackets takes
     them along ('"93"'); spans separated only by whitespace are merged into one.
     """
-    ranges: list[tuple[int, int]] = []
-    if "://" in text or "www." in text.lower():  # the regular expressions only where they can match
-        for m in URL.finditer(text):
-            end = m.end()
-            while end > m.start() and text[end - 1] in _TRAILING:
-                end -= 1
-            ranges.append((m.start(), end))
-    if "@" in text:
-        ranges += [m.span() for m in EMAIL.finditer(text)]
+    ranges = address_spans(text)
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
     # the characters to look at: ASCII letters and spaces are never symbols, and taken as known

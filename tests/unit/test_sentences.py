@@ -39,6 +39,8 @@ def test_urls_and_email_addresses_are_not_cut_at_their_dots() -> None:
         "Mail jo.doe@mail.example.org.",
         "Bye.",
     ]
+    # a URL's last period ends its sentence
+    assert split_sentences("Visit www.example.com. A man runs.") == ["Visit www.example.com.", "A man runs."]
 
 
 def test_a_trailing_symbol_stays_with_its_sentence_and_keeps_its_space() -> None:
