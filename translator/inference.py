@@ -185,7 +185,7 @@ class Translator:
         returned; their attention is then left to `_forced_attention` (None here). A
         sentence in capitals keeps the tokens and attention of the sentence-case text
         the model translated."""
-        if not p.spans and not p.copy_only:
+        if not p.spans:  # (a copied sentence is one span)
             return TranslationResult(
                 p.source,
                 self.tokenizer.pieces(source),

@@ -171,15 +171,13 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
         text = sentence
         spans: tuple[Span, ...] = ()
     else:
-        parts: list[str] = []
+        kept = ""  # the text to translate so far (offsets into what the tokenizer sees: no invisibles)
         found: list[Span] = []
         pos = 0
         for start, end in ranges:
-            left = INVISIBLE.sub("", sentence[pos:start])  # offsets into what the tokenizer sees
-            text_so_far = "".join(parts) + left
+            kept = (kept + INVISIBLE.sub("", sentence[pos:start])).rstrip()
             before = start > 0 and sentence[start - 1].isspace()
             after = end < len(sentence) and sentence[end].isspace()
-            kept = text_so_far.rstrip()
             found.append(Span(sentence[start:end], len(kept), before, after))
             pos = end
             while pos < len(sentence) and sentence[pos].isspace():
@@ -188,8 +186,8 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
             # sides; none before punctuation that followed the span ("is $4,500." -> "is.")
             nxt = sentence[pos : pos + 1]
             space = bool(nxt) and ((after and before) or (nxt.isalnum() and (before or after or kept[-1:].isalnum())))
-            parts = [kept + (" " if space else "")] if kept else []
-        text = "".join(parts) + INVISIBLE.sub("", sentence[pos:])
+            kept += " " if space and kept else ""
+        text = kept + INVISIBLE.sub("", sentence[pos:])
         spans = tuple(found)
     upper = _shouting(text)
     if upper:
