@@ -17,7 +17,10 @@ the same engine in the same run:
    clean val BLEU is the ceiling.
 3. Capitals: the val sources in capitals; sacreBLEU against the references in capitals.
 4. Title Case: every word of the val sources capitalised; sacreBLEU against the references.
-5. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
+5. Questions and exclamations: the val pairs whose source and reference end with ".",
+   with "?" (then "!") instead, French-spaced in the reference ("... court ?").
+   Reported: the share of translations that end with the mark, and sacreBLEU.
+6. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
 """
 
 from __future__ import annotations
@@ -123,7 +126,21 @@ def main() -> None:
         hyps = translate([s.upper() for s in val_src], verbatim)
         caps[f"BLEU {'on' if verbatim else 'off'}"] = bleu(hyps, [r.upper() for r in val_ref])
         title[f"BLEU {'on' if verbatim else 'off'}"] = bleu(translate(titled, verbatim), val_ref)
-    # 5. cost: test_2016_flickr, on and off alternating, medians
+    # 5. questions and exclamations
+    closed = [(s, r) for s, r in zip(val_src, val_ref, strict=True) if s.endswith(".") and r.endswith(".")]
+    marks: list[dict[str, object]] = []
+    for mark in ("?", "!"):
+        asked = [s[:-1] + mark for s, _ in closed]
+        marked = [r[:-1].rstrip() + " " + mark for _, r in closed]
+        row = {"mark": mark, "sentences": len(closed), "example": asked[0]}
+        for verbatim in (False, True):
+            hyps = translate(asked, verbatim)
+            label = "on" if verbatim else "off"
+            row[f"ends with it {label}"] = round(sum(h.endswith(mark) for h in hyps) / len(hyps), 3)
+            row[f"BLEU {label}"] = bleu(hyps, marked)
+            row[f"translation {label}"] = hyps[0]
+        marks.append(row)
+    # 6. cost: test_2016_flickr, on and off alternating, medians
     test_src, _ = read_parallel(*split_paths(data, "test_2016_flickr"))
     seconds: dict[bool, list[float]] = {False: [], True: []}
     for r in range(args.repeats):
@@ -148,6 +165,7 @@ def main() -> None:
         "injected": injected,
         "capitals": caps,
         "title case": title,
+        "questions and exclamations": marks,
         "cost": cost,
     }
     out = Path(args.out)
@@ -193,6 +211,19 @@ def main() -> None:
         '| val in Title Case ("A Man In A Red Shirt") | off | on |',
         "|---|---|---|",
         f"| BLEU (the references as they are) | {title['BLEU off']} | {title['BLEU on']} |",
+        "",
+        "## Questions and exclamations",
+        "",
+        f'The {marks[0]["sentences"]} val pairs whose source and reference end with ".", ending with '
+        '"?" or "!" instead (French-spaced in the reference).',
+        "",
+        "| mark | example | ends with the mark, off | on | BLEU off | on |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {m['mark']} | {m['example']} | {m['ends with it off']} | {m['ends with it on']} "
+            f"| {m['BLEU off']} | {m['BLEU on']} |"
+            for m in marks
+        ],
         "",
         "## Cost",
         "",

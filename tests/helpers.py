@@ -30,15 +30,21 @@ def write_gz(path: Path, lines: list[str]) -> None:
 
 
 def write_reverse_corpus(data_dir: Path, n_train: int = 3000, n_val: int = 100) -> Path:
+    """The reverse task; one training pair in four ends with "." and one in forty with "?"
+    (as captions do), so that the vocabulary has them."""
     for split, n, seed in (("train", n_train, 1), ("val", n_val, 2)):
         src, tgt = reverse_task(n, seed)
+        if split == "train":
+            marks = ["?" if i % 40 == 0 else "." if i % 4 == 0 else "" for i in range(n)]
+            src = [s + m for s, m in zip(src, marks, strict=True)]
+            tgt = [t + m for t, m in zip(tgt, marks, strict=True)]
         write_gz(data_dir / f"{split}.en.gz", src)
         write_gz(data_dir / f"{split}.fr.gz", tgt)
     return data_dir
 
 
 TINY_OVERRIDES = [
-    "model.vocab_size=46",  # every word is one piece
+    "model.vocab_size=48",  # every word is one piece
     "model.d_model=64",
     "model.d_ff=128",
     "model.n_heads=4",

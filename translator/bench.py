@@ -196,18 +196,21 @@ def _load_runner(kind: str, variant: str | None, model_dir: Path, threads: int) 
 
         def run_ct2(texts: list[str], beam: int, batch: int) -> list[tuple[str, int]]:
             ids = [tok.encode(t) if t.strip() else [] for t in texts]
-            hyps = engine.translate_ids(ids, DecodeConfig(beam_size=beam), max_batch_size=batch)
+            hyps = engine.translate_ids(ids, DecodeConfig(beam_size=beam, block_repeats=False), max_batch_size=batch)
             return [(tok.decode(h[0].tokens), len(h[0].tokens)) for h in hyps]
 
         return run_ct2, f"ctranslate2 {engine.translator.compute_type}"
     from translator.inference import Translator
 
-    # the engines are compared on the model alone: no spans copied through (`translator.verbatim`)
+    # the engines are compared on the model alone: no spans copied through (`translator.verbatim`),
+    # no repeats blocked (CTranslate2 has no such rule)
     translator = Translator(model_dir, engine=kind, device="cpu", variant=variant, threads=threads, verbatim=False)
 
     def run_ours(texts: list[str], beam: int, batch: int) -> list[tuple[str, int]]:
         # batches of exactly `batch` sentences (no token cap), as CTranslate2's max_batch_size
-        results = translator.translate(texts, beam_size=beam, max_batch_size=batch, max_batch_tokens=1 << 30)
+        results = translator.translate(
+            texts, beam_size=beam, block_repeats=False, max_batch_size=batch, max_batch_tokens=1 << 30
+        )
         return [(r.text, len(r.hypotheses[0].target_tokens)) for r in results]
 
     return run_ours, f"{kind} {getattr(translator.engine, 'variant', 'fp32')}"

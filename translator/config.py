@@ -113,6 +113,10 @@ class DecodeConfig:
     max_length_extra: int = 10
     max_length: int = 256
     return_attention: bool = False
+    # a whole-word piece may not follow itself ("la neige neige"): no reference of the
+    # training captions has a word twice in a row, and the default model writes one in
+    # about 1% of its translations (see `translator.search`)
+    block_repeats: bool = True
 
     def validate(self) -> None:
         if self.beam_size < 1:

@@ -306,8 +306,10 @@ class Ct2Engine:
         `max_batch_size` > 0 lets CTranslate2 sort and split the call into
         batches of that many sentences.
         """
-        cfg = cfg or DecodeConfig()
+        cfg = cfg or DecodeConfig(block_repeats=False)
         cfg.validate()
+        if cfg.block_repeats:
+            raise TranslatorError("CTranslate2 cannot block repeated words as `search` does: pass block_repeats=False")
         if not sources:
             return []
         if self.max_positions is not None:  # positions beyond the table do not exist

@@ -121,6 +121,7 @@ class Translator:
         max_length_ratio: float = 2.0,
         max_length: int = 256,
         return_attention: bool = False,
+        block_repeats: bool = True,
         max_batch_size: int = 64,
         max_batch_tokens: int = 4096,
     ) -> list[TranslationResult]:
@@ -128,7 +129,8 @@ class Translator:
 
         A text of several sentences is split (`translator.sentences`), its sentences
         are translated in the same batches as the other texts, and the result joins
-        them (`join_sentences`). The length limit applies to the whole text."""
+        them (`join_sentences`). The length limit applies to the whole text.
+        `block_repeats`: a word may not follow itself (`DecodeConfig.block_repeats`)."""
         cfg = DecodeConfig(
             beam_size=beam_size,
             n_best=n_best,
@@ -136,6 +138,7 @@ class Translator:
             max_length_ratio=max_length_ratio,
             max_length=min(max_length, self.config.max_positions - 1),
             return_attention=return_attention,
+            block_repeats=block_repeats,
         )
         cfg.validate()
         ids = self.encode_sources(texts)
@@ -157,7 +160,8 @@ class Translator:
             for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
                 batch = [group[b] for b in batch]
                 sources = [units[b][2] + [self.config.eos_id] for b in batch]
-                for b, hyps in zip(batch, search(self.engine, sources, decode), strict=True):
+                found = search(self.engine, sources, decode, self.tokenizer.word_pieces)
+                for b, hyps in zip(batch, found, strict=True):
                     i, p, u = units[b]
                     parts[i].append((b, self._result(p, u, hyps, return_attention)))
         copied = [b for b, (_, p, _) in enumerate(units) if p.copy_only]
@@ -181,11 +185,12 @@ class Translator:
         self, p: Prepared, source: list[int], hyps: list[SearchHypothesis], return_attention: bool
     ) -> TranslationResult:
         """The result for one sentence. Where `prepare` cut spans out, they are put back
-        (`translator.verbatim`) and the tokens are those of the texts as given and
+        (`translator.verbatim`), as is a closing "?" or "!" that the model saw as ".";
+        the tokens are then those of the texts as given and
         returned; their attention is then left to `_forced_attention` (None here). A
         sentence in capitals keeps the tokens and attention of the sentence-case text
         the model translated."""
-        if not p.spans:  # (a copied sentence is one span)
+        if not p.spans and not p.ending:  # (a copied sentence is one span)
             return TranslationResult(
                 p.source,
                 self.tokenizer.pieces(source),
@@ -212,12 +217,14 @@ class Translator:
             starts = self.tokenizer.piece_starts(p.text)
             outputs = []
             for h in hyps:
-                assert h.attention is not None
-                pieces = self.tokenizer.pieces(h.tokens)
-                weights = select_attention(h.attention.permute(1, 2, 0, 3), layer, head)
-                points = insertion_points(p.spans, starts, pieces, weights.tolist())
                 translation = self.tokenizer.decode(h.tokens)
-                offsets = [min(len(self.tokenizer.decode(h.tokens[:j])), len(translation)) for j in points]
+                offsets = []
+                if p.spans:
+                    assert h.attention is not None
+                    pieces = self.tokenizer.pieces(h.tokens)
+                    weights = select_attention(h.attention.permute(1, 2, 0, 3), layer, head)
+                    points = insertion_points(p.spans, starts, pieces, weights.tolist())
+                    offsets = [min(len(self.tokenizer.decode(h.tokens[:j])), len(translation)) for j in points]
                 outputs.append((restore(p, translation, offsets), h.score, h.log_prob))
 
         def encode(text: str) -> list[str]:

@@ -10,6 +10,10 @@ Search needs no more than the top k of each row: greedy takes the best one, and
 beam search's best 2k continuations of a group of k rows are among the best 2k
 of each row. The ONNX engine selects them inside its graph, so the full
 (N, V) distribution never leaves the runtime.
+
+With `DecodeConfig.block_repeats`, a whole-word piece (`repeatable` False: it starts a
+word and has a letter) may not follow itself; the search asks the engine for one more
+candidate per row and drops the repeat, so every engine blocks alike.
 """
 
 from __future__ import annotations
@@ -92,13 +96,19 @@ class Hypothesis:
     attention: Tensor | None = None  # (T, L, nh, S): one row per emitted token, EOS included
 
 
-def search(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
-    """Translate a batch; returns `cfg.n_best` hypotheses per source, best first."""
+def search(
+    model: StepModel, sources: list[list[int]], cfg: DecodeConfig, words: np.ndarray | None = None
+) -> list[list[Hypothesis]]:
+    """Translate a batch; returns `cfg.n_best` hypotheses per source, best first.
+
+    `words`: (V,) bool, the ids of whole-word pieces, which `cfg.block_repeats` keeps
+    from following themselves (None: nothing is blocked)."""
     if not sources:
         return []
+    blocked = words if cfg.block_repeats else None
     if cfg.beam_size == 1:
-        return [[h] for h in _greedy(model, sources, cfg)]
-    return _beam(model, sources, cfg)
+        return [[h] for h in _greedy(model, sources, cfg, blocked)]
+    return _beam(model, sources, cfg, blocked)
 
 
 def length_norm(log_prob: float, length: int, alpha: float) -> float:
@@ -117,6 +127,23 @@ def _candidates(out: StepOutput, at_limit: np.ndarray, eos: int) -> tuple[np.nda
     return logp, ids
 
 
+def _step(
+    model: StepModel, state: Any, tokens: np.ndarray, width: int, need_attention: bool,
+    at_limit: np.ndarray, blocked: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, Tensor | None, Any]:  # fmt: skip
+    """One decoder step: (log-probs, ids) of each row's best `width` candidates (see
+    `_candidates`), without a blocked token right after itself; attention; new state."""
+    extra = int(blocked is not None)
+    out, state = model.decode_step(state, _rows(tokens), width + extra, need_attention)
+    logp, ids = _candidates(out, at_limit, model.eos_id)
+    if blocked is not None:
+        repeat = (ids == tokens[:, None]) & blocked[tokens][:, None]
+        order = np.argsort(repeat, axis=1, kind="stable")  # the repeat last, the others in order
+        logp = np.take_along_axis(np.where(repeat, np.float32(-np.inf), logp), order, axis=1)
+        ids = np.take_along_axis(ids, order, axis=1)
+    return logp[:, :width], ids[:, :width], out.attention, state
+
+
 def _best(x: np.ndarray, n: int) -> np.ndarray:
     """Column indices of the n largest values of each row, best first (ties: lower index first)."""
     return np.argsort(-x, axis=1, kind="stable")[:, :n]
@@ -128,7 +155,9 @@ def _rows(index: np.ndarray) -> Tensor:
 
 # The search's bookkeeping is numpy on a handful of rows: cheaper per operation than torch,
 # which matters at batch 1, where a step's graph runs in about a millisecond.
-def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[Hypothesis]:
+def _greedy(
+    model: StepModel, sources: list[list[int]], cfg: DecodeConfig, blocked: np.ndarray | None
+) -> list[Hypothesis]:
     n = len(sources)
     max_len = np.array([cfg.max_target_length(len(s) - 1) for s in sources])
     state = model.encode(sources)
@@ -140,9 +169,7 @@ def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> li
     results: list[Hypothesis | None] = [None] * n
     step = 0
     while alive.size:
-        step_out, state = model.decode_step(state, _rows(tokens), 1, cfg.return_attention)
-        attn = step_out.attention
-        logp, ids = _candidates(step_out, max_len[alive] <= step, model.eos_id)
+        logp, ids, attn, state = _step(model, state, tokens, 1, cfg.return_attention, max_len[alive] <= step, blocked)
         best_lp, tokens = logp[:, 0], ids[:, 0].copy()
         total = total + best_lp
         history = np.concatenate([history, tokens[:, None]], axis=1)
@@ -168,7 +195,9 @@ def _greedy(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> li
     return [r for r in results if r is not None]
 
 
-def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list[list[Hypothesis]]:
+def _beam(
+    model: StepModel, sources: list[list[int]], cfg: DecodeConfig, blocked: np.ndarray | None
+) -> list[list[Hypothesis]]:
     n, k = len(sources), cfg.beam_size
     max_len = np.array([cfg.max_target_length(len(s) - 1) for s in sources])
     # The first step runs on one row per sentence (all k beams would start alike);
@@ -183,10 +212,10 @@ def _beam(model: StepModel, sources: list[list[int]], cfg: DecodeConfig) -> list
     step = 0
     while active.size:
         m, beams = scores.shape
-        step_out, state = model.decode_step(state, _rows(tokens), 2 * k, cfg.return_attention)
-        attn = step_out.attention
         at_limit = np.repeat(max_len[active] <= step, beams)
-        row_lp, row_tok = _candidates(step_out, at_limit, model.eos_id)  # (m*beams, width)
+        row_lp, row_tok, attn, state = _step(  # (m*beams, width)
+            model, state, tokens, 2 * k, cfg.return_attention, at_limit, blocked
+        )
         width = row_lp.shape[1]
         cand = (scores.reshape(m * beams, 1) + row_lp).reshape(m, beams * width)
         group = np.arange(m)[:, None]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import sentencepiece as spm
 
 from translator.errors import TranslatorError
@@ -90,6 +92,15 @@ class Tokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return str(self.sp.DecodeIds([i for i in ids if i > EOS]))
+
+    @functools.cached_property
+    def word_pieces(self) -> np.ndarray:
+        """(V,) bool: the pieces that are a word or start one ("▁neige"), not control pieces."""
+        sp = self.sp
+        return np.array(
+            [not sp.IsControl(i) and not sp.IsUnknown(i) and sp.IdToPiece(i).startswith("▁")
+             and any(c.isalpha() for c in sp.IdToPiece(i)) for i in range(self.vocab_size)]
+        )  # fmt: skip
 
     def pieces(self, ids: list[int]) -> list[str]:
         return [str(self.sp.IdToPiece(i)) for i in ids]

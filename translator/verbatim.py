@@ -14,6 +14,10 @@ spans through; this module does that, in three steps:
    Title Case ("A Man Is Running In The Park") is translated in sentence case, and
    so is its translation (as French writes titles); words with capitals inside
    ("BMX", "McDonald") keep them.
+   A question or an exclamation ("Is the dog running?") is translated with a full
+   stop, the sentence end of nearly all the training captions (4 of 29,000 end with
+   "?"), and its mark is put back, French-spaced ("... court ?"); the model drops it
+   otherwise.
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -48,6 +52,7 @@ _LOWER_WORD = re.compile(r"(?:^|\s)[a-z]")
 _PLAIN = set(string.ascii_letters + " ")
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
 _PAIRS = {'""', "''", "()", "[]", "{}", "«»", "“”", "‘’"}  # a span alone inside these takes them along
+_ENDING = re.compile(r"\s*([?!][?!.]*)\s*$")  # "?", "!", "?!", "!!!" closing a sentence
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
 
 
@@ -65,6 +70,7 @@ class Prepared:
     text: str  # what the model translates
     spans: tuple[Span, ...] = ()
     upper: bool = False  # the source was in capitals: the translation is put in capitals
+    ending: str = ""  # the source's closing "?" or "!" (the model translated the sentence with "." instead)
 
     @property
     def copy_only(self) -> bool:
@@ -189,6 +195,11 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
             kept += " " if space and kept else ""
         text = kept + INVISIBLE.sub("", sentence[pos:])
         spans = tuple(found)
+    ending = _ENDING.search(text)
+    if ending and any(c.isalpha() for c in text[: ending.start()]):
+        text = text[: ending.start()] + "."
+    else:
+        ending = None
     upper = _shouting(text)
     if upper:
         low = text.lower()
@@ -196,7 +207,7 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     elif _title_case(text):
         words = text.split(" ")
         text = " ".join([words[0], *map(_uncapitalize, words[1:])])
-    return Prepared(sentence, text, spans, upper)
+    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "")
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
@@ -269,4 +280,10 @@ def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str
         right = " " if rest and (span.space_after or glue_right) else ""
         out = prefix + left + span.text + right
         pos = len(translation) - len(rest)
-    return out + case(translation[pos:])
+    out += case(translation[pos:])
+    if prepared.ending:  # French sets "?" and "!" off with a space
+        out = out.rstrip()
+        stops = len(out) - len(out.rstrip("."))
+        out = out[: len(out) - stops].rstrip() if stops < 3 else out  # the full stop, not an ellipsis
+        out = f"{out} {prepared.ending}" if out else prepared.ending
+    return out

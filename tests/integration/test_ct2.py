@@ -45,9 +45,9 @@ def compare(
     reference: Translator, engine: Ct2Engine, **options: Any
 ) -> tuple[list[TranslationResult], list[list[int]], list[Hypothesis], list[bool]]:
     """Torch results, source ids, the best CTranslate2 hypotheses, and whether the tokens agree."""
-    results = reference.translate(SOURCES, **options)
+    results = reference.translate(SOURCES, block_repeats=False, **options)
     ids = reference.encode_sources(SOURCES)
-    best = [hyps[0] for hyps in engine.translate_ids(ids, DecodeConfig(**options))]
+    best = [hyps[0] for hyps in engine.translate_ids(ids, DecodeConfig(block_repeats=False, **options))]
     same = [engine.to_pieces(h.tokens) == r.hypotheses[0].target_tokens for r, h in zip(results, best, strict=True)]
     return results, ids, best, same
 
@@ -138,10 +138,16 @@ def test_clear_errors(tiny_bundle: Path, ct2_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_blocked_repeats_are_refused_not_ignored(reference: Translator, engine: Ct2Engine) -> None:
+    with pytest.raises(TranslatorError, match="block_repeats=False"):
+        engine.translate_ids(reference.encode_sources(SOURCES[:1]), DecodeConfig())
+
+
 def test_empty_sources_and_sub_batches(reference: Translator, engine: Ct2Engine) -> None:
     ids = reference.encode_sources(SOURCES[:10])
-    whole = engine.translate_ids([[], *ids], DecodeConfig(beam_size=2, return_attention=True))
-    split = engine.translate_ids([[], *ids], DecodeConfig(beam_size=2, return_attention=True), max_batch_size=3)
+    cfg = DecodeConfig(beam_size=2, return_attention=True, block_repeats=False)
+    whole = engine.translate_ids([[], *ids], cfg)
+    split = engine.translate_ids([[], *ids], cfg, max_batch_size=3)
     assert whole[0] == split[0] == [Hypothesis([], 0.0, 0.0, None)]
     assert [h[0].tokens for h in whole] == [h[0].tokens for h in split]
     for a, b in zip(whole[1:], split[1:], strict=True):

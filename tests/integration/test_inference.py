@@ -80,6 +80,37 @@ def test_spans_are_copied_through_and_their_tokens_and_attention_match_the_texts
     assert capitals == plain[1].text.upper()
 
 
+def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(2, seed=9)
+    translator = Translator(tiny_bundle, engine="torch")
+    asked = translator.translate([s + "?" for s in src], beam_size=3, n_best=2, return_attention=True)
+    stated = translator.translate([s + "." for s in src], beam_size=3, n_best=2)
+    tok = translator.tokenizer
+    for q, st in zip(asked, stated, strict=True):
+        assert q.source_tokens == tok.pieces(tok.encode(q.source))  # tokens of the texts as given and returned
+        for hq, hs in zip(q.hypotheses, st.hypotheses, strict=True):
+            assert hq.text == hs.text.rstrip(".").rstrip() + " ?"  # (the tiny model may end with "..")
+            assert hq.log_prob == pytest.approx(hs.log_prob, abs=1e-4)
+            assert hq.target_tokens == tok.pieces(tok.encode(hq.text))
+            assert hq.attention is not None
+            assert hq.attention.shape[-2:] == (len(hq.target_tokens) + 1, len(q.source_tokens) + 1)
+
+
+def test_blocked_repeats_keep_every_hypothesis_from_writing_a_word_twice(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(60, seed=11)
+    translator = Translator(tiny_bundle, engine="torch")
+
+    def doubled(pieces: list[str]) -> bool:
+        return any(a == b and a.startswith("▁") for a, b in zip(pieces, pieces[1:], strict=False))
+
+    off = translator.translate(src, beam_size=4, n_best=4, block_repeats=False)
+    on = translator.translate(src, beam_size=4, n_best=4)
+    assert any(doubled(h.target_tokens) for r in off for h in r.hypotheses)  # the tiny model does repeat
+    assert not any(doubled(h.target_tokens) for r in on for h in r.hypotheses)
+    # sentences whose beams never met a repeat are translated alike
+    assert sum(a.text == b.text for a, b in zip(off, on, strict=True)) > len(src) // 2
+
+
 def test_verbatim_off_gives_the_text_to_the_model_as_it_is(tiny_bundle: Path) -> None:
     src, _ = reverse_task(1, seed=5)
     on = Translator(tiny_bundle, engine="torch")

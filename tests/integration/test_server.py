@@ -253,7 +253,7 @@ def test_concurrent_calls_are_batched(srv: Running, local: Any) -> None:
 
 def test_model_info(srv: Running) -> None:
     info = srv.stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=5)
-    assert (info.vocab_size, info.encoder_layers, info.decoder_layers, info.heads, info.d_model) == (46, 2, 2, 4, 64)
+    assert (info.vocab_size, info.encoder_layers, info.decoder_layers, info.heads, info.d_model) == (48, 2, 2, 4, 64)
     assert info.engine == "torch" and info.device == "cpu" and info.max_input_tokens == 20
     assert isinstance(json.loads(info.training_json), dict)
 

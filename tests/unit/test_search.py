@@ -121,6 +121,22 @@ def test_max_length_forces_eos() -> None:
     assert h.tokens == [A] * 4
 
 
+def test_a_word_does_not_follow_itself_when_repeats_are_blocked() -> None:
+    words = np.zeros(V, bool)
+    words[A] = True  # A is a whole-word piece
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, length_penalty=0), words)
+    assert h.tokens == [A, C]  # not A A (0.36): the next best, C (0.34)
+    assert h.log_prob == pytest.approx(math.log(0.5 * 0.34))
+    [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=3, n_best=3, length_penalty=0), words)
+    assert [A, A] not in [h.tokens for h in hyps]
+    assert [h.tokens for h in hyps] == [[B], [A, C], [A]]
+    # off, or A not a word: as before
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, block_repeats=False), words)
+    assert h.tokens == [A, A]
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1), np.zeros(V, bool))
+    assert h.tokens == [A, A]
+
+
 def test_attention_history_follows_the_hypothesis() -> None:
     [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=2, return_attention=True))
     att = hyps[0].attention

@@ -96,6 +96,47 @@ def test_restore_capitals_but_not_the_spans() -> None:
     assert restore(p, "Deux chiens jouent à.", [len("Deux chiens jouent à")]) == "DEUX CHIENS JOUENT À ŁÓDŹ."
 
 
+@pytest.mark.parametrize(
+    ("text", "model_sees", "ending"),
+    [
+        ("Is the dog running?", "Is the dog running.", "?"),
+        ("A dog runs !", "A dog runs.", "!"),
+        ("Really?!  ", "Really.", "?!"),
+        ("IS IT RAINING?", "Is it raining.", "?"),  # with capitals
+        ("Visit www.x.org?", "Visit.", "?"),  # the URL is cut out, the mark stays outside it
+        ("A dog runs.", "A dog runs.", ""),
+        ("What? A dog runs.", "What? A dog runs.", ""),  # only at the end (one sentence per call)
+        ("12345?", "?", ""),  # nothing to translate: copied
+    ],
+)
+def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, model_sees: str, ending: str) -> None:
+    p = prepare(text, unknown)
+    assert (p.text, p.ending) == (model_sees, ending)
+    assert p.changed is (text != model_sees)
+    assert p.copy_only is (text == "12345?")
+
+
+@pytest.mark.parametrize(
+    ("text", "translation", "expected"),
+    [
+        ("Is the dog running?", "Le chien court.", "Le chien court ?"),
+        ("Is the dog running?", "Le chien court", "Le chien court ?"),  # no full stop: the mark is added
+        ("Wait...!", "Attendez...", "Attendez... !"),  # an ellipsis is not the full stop
+        ("Wait!", "Attendez..", "Attendez !"),
+        ("IS IT RAINING?", "Il pleut.", "IL PLEUT ?"),
+        ("Really?!", "", "?!"),
+    ],
+)
+def test_restore_puts_the_mark_back_french_spaced(text: str, translation: str, expected: str) -> None:
+    p = prepare(text, unknown)
+    assert restore(p, translation, []) == expected
+
+
+def test_restore_the_mark_after_a_span_at_the_end() -> None:
+    p = prepare("Is it at www.x.org?", unknown)
+    assert restore(p, "Est-ce à.", [len("Est-ce à")]) == "Est-ce à www.x.org ?"
+
+
 def _identity(n_tgt: int, n_src: int, pairs: dict[int, int]) -> list[list[float]]:
     rows = [[0.0] * (n_src + 1) for _ in range(n_tgt + 1)]
     for t, s in pairs.items():

@@ -1,0 +1,101 @@
+"""What blocking repeated words (`DecodeConfig.block_repeats`) does: on and off, side by side.
+
+    python scripts/eval_repeats.py --model models/default [--data data/multi30k] [--beam 5] [--out reports/repeats]
+
+For val and the two test splits, with the same engine in the same run: sacreBLEU,
+how many translations have a word twice in a row ("la neige neige"; no reference
+of these splits has one), and the translation time (on and off alternating,
+medians of --repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import sacrebleu
+
+from training.data import read_parallel, split_paths
+from translator.inference import Translator
+
+SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
+
+
+def doubled(text: str) -> bool:
+    """A word (with a letter) written twice in a row."""
+    words = text.lower().split()
+    return any(a == b and any(c.isalpha() for c in a) for a, b in itertools.pairwise(words))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="models/default")
+    ap.add_argument("--data", default="data/multi30k")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes of each mode (default 3)")
+    ap.add_argument("--out", default="reports/repeats")
+    args = ap.parse_args()
+    tr = Translator(args.model, threads=args.threads)
+    rows = []
+    examples = []
+    for split in SPLITS:
+        src, ref = read_parallel(*split_paths(Path(args.data), split))
+        hyps: dict[bool, list[str]] = {}
+        seconds: dict[bool, list[float]] = {False: [], True: []}
+        for r in range(args.repeats):
+            for block in (r % 2 == 0, r % 2 == 1):
+                t0 = time.perf_counter()
+                hyps[block] = [x.text for x in tr.translate(src, beam_size=args.beam, block_repeats=block)]
+                seconds[block].append(time.perf_counter() - t0)
+        row: dict[str, object] = {"split": split, "sentences": len(src), "references doubled": sum(map(doubled, ref))}
+        for block in (False, True):
+            label = "on" if block else "off"
+            row[f"BLEU {label}"] = round(sacrebleu.corpus_bleu(hyps[block], [ref]).score, 2)
+            row[f"doubled {label}"] = sum(map(doubled, hyps[block]))
+            row[f"seconds {label}"] = round(statistics.median(seconds[block]), 2)
+        row["time on / off"] = round(float(row["seconds on"]) / float(row["seconds off"]), 3)  # type: ignore[arg-type]
+        rows.append(row)
+        examples += [(a, b) for a, b in zip(hyps[False], hyps[True], strict=True) if a != b][:3]
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "model": args.model,
+        "engine": getattr(tr.engine, "name", "?"),
+        "beam": args.beam,
+        "splits": rows,
+        "examples (off, on)": examples,
+    }
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    md = [
+        "# Blocking repeated words (`DecodeConfig.block_repeats`): on and off",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"Model `{args.model}`, engine {report['engine']}, beam {args.beam}; the same engine in one run, "
+        f"on and off alternating, time medians of {args.repeats}. 'Doubled': translations with a word "
+        "twice in a row.",
+        "",
+        "| split | sentences | references doubled | doubled off | on | BLEU off | on | time on/off |",
+        "|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {r['split']} | {r['sentences']} | {r['references doubled']} | {r['doubled off']} | {r['doubled on']} "
+            f"| {r['BLEU off']} | {r['BLEU on']} | {r['time on / off']} |"
+            for r in rows
+        ],
+        "",
+        "Examples (off → on):",
+        "",
+        *[f"- {a} → {b}" for a, b in examples],
+    ]
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
