@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ def test_blocked_repeats_keep_every_hypothesis_from_writing_a_word_twice(tiny_bu
     translator = Translator(tiny_bundle, engine="torch")
 
     def doubled(pieces: list[str]) -> bool:
-        return any(a == b and a.startswith("▁") for a, b in zip(pieces, pieces[1:], strict=False))
+        return any(a == b and a.startswith("▁") for a, b in itertools.pairwise(pieces))
 
     off = translator.translate(src, beam_size=4, n_best=4, block_repeats=False)
     on = translator.translate(src, beam_size=4, n_best=4)
