@@ -11,7 +11,7 @@ beam search's best 2k continuations of a group of k rows are among the best 2k
 of each row. The ONNX engine selects them inside its graph, so the full
 (N, V) distribution never leaves the runtime.
 
-With `DecodeConfig.block_repeats`, a whole-word piece (`repeatable` False: it starts a
+With `DecodeConfig.block_repeats`, a whole-word piece (`Tokenizer.word_pieces`: it starts a
 word and has a letter) may not follow itself; the search asks the engine for one more
 candidate per row and drops the repeat, so every engine blocks alike.
 """
