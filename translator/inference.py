@@ -211,21 +211,10 @@ class Translator:
         if p.copy_only:
             outputs = [(restore(p, "", []), 0.0, 0.0)]
         else:
-            from translator.align import model_view, select_attention
-
-            layer, head = model_view(self.config)
-            starts = self.tokenizer.piece_starts(p.text)
-            outputs = []
-            for h in hyps:
-                translation = self.tokenizer.decode(h.tokens)
-                offsets = []
-                if p.spans:
-                    assert h.attention is not None
-                    pieces = self.tokenizer.pieces(h.tokens)
-                    weights = select_attention(h.attention.permute(1, 2, 0, 3), layer, head)
-                    points = insertion_points(p.spans, starts, pieces, weights.tolist())
-                    offsets = [min(len(self.tokenizer.decode(h.tokens[:j])), len(translation)) for j in points]
-                outputs.append((restore(p, translation, offsets), h.score, h.log_prob))
+            outputs = [
+                (restore(p, self.tokenizer.decode(h.tokens), self._span_offsets(p, h)), h.score, h.log_prob)
+                for h in hyps
+            ]
 
         def encode(text: str) -> list[str]:
             return self.tokenizer.pieces(self.tokenizer.encode(text))
@@ -233,6 +222,19 @@ class Translator:
         return TranslationResult(
             p.source, encode(p.source), [Hypothesis(t, score, lp, encode(t)) for t, score, lp in outputs]
         )
+
+    def _span_offsets(self, p: Prepared, h: SearchHypothesis) -> list[int]:
+        """Where each of `p`'s spans goes in the translation `h`, in characters (from its attention)."""
+        if not p.spans:
+            return []
+        from translator.align import model_view, select_attention
+
+        assert h.attention is not None
+        weights = select_attention(h.attention.permute(1, 2, 0, 3), *model_view(self.config))
+        points = insertion_points(p.spans, self.tokenizer.piece_starts(p.text), self.tokenizer.pieces(h.tokens),
+                                  weights.tolist())  # fmt: skip
+        length = len(self.tokenizer.decode(h.tokens))
+        return [min(len(self.tokenizer.decode(h.tokens[:j])), length) for j in points]
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
         """Fill in the attention of hypotheses whose text the model did not produce as
