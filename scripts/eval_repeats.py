@@ -1,11 +1,13 @@
-"""What blocking repeated words (`DecodeConfig.block_repeats`) does: on and off, side by side.
+"""What blocking repeats (`DecodeConfig.block_repeats`) does: on and off, side by side.
 
     python scripts/eval_repeats.py --model models/default [--data data/multi30k] [--beam 5] [--out reports/repeats]
 
 For val and the two test splits, with the same engine in the same run: sacreBLEU,
-how many translations have a word twice in a row ("la neige neige"; no reference
-of these splits has one), and the translation time (on and off alternating,
-medians of --repeats).
+how many translations (and references) have a word twice in a row ("la neige
+neige"), how many have what the rule blocks, a run of up to `MAX_RUN` pieces that
+spells two letters or more twice in a row ("promenmenmene", "de lunettes de
+lunettes"; the text segmented by the model's tokenizer), and the translation time
+(on and off alternating, medians of --repeats).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sacrebleu
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
+from translator.search import MAX_RUN, repeated_run
 
 SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
 
@@ -42,6 +45,10 @@ def main() -> None:
     ap.add_argument("--out", default="reports/repeats")
     args = ap.parse_args()
     tr = Translator(args.model, threads=args.threads)
+
+    def stutter(text: str) -> bool:
+        return repeated_run(tr.tokenizer.encode(text), tr.tokenizer.repeat_weights)
+
     rows = []
     examples = []
     for split in SPLITS:
@@ -53,15 +60,24 @@ def main() -> None:
                 t0 = time.perf_counter()
                 hyps[block] = [x.text for x in tr.translate(src, beam_size=args.beam, block_repeats=block)]
                 seconds[block].append(time.perf_counter() - t0)
-        row: dict[str, object] = {"split": split, "sentences": len(src), "references doubled": sum(map(doubled, ref))}
+        row: dict[str, object] = {
+            "split": split,
+            "sentences": len(src),
+            "references doubled": sum(map(doubled, ref)),
+            "references runs": sum(map(stutter, ref)),
+        }
         for block in (False, True):
             label = "on" if block else "off"
             row[f"BLEU {label}"] = round(sacrebleu.corpus_bleu(hyps[block], [ref]).score, 2)
             row[f"doubled {label}"] = sum(map(doubled, hyps[block]))
+            row[f"runs {label}"] = sum(map(stutter, hyps[block]))
             row[f"seconds {label}"] = round(statistics.median(seconds[block]), 2)
         row["time on / off"] = round(float(row["seconds on"]) / float(row["seconds off"]), 3)  # type: ignore[arg-type]
         rows.append(row)
-        examples += [(a, b) for a, b in zip(hyps[False], hyps[True], strict=True) if a != b][:3]
+        changed = [(a, b) for a, b in zip(hyps[False], hyps[True], strict=True) if a != b]
+        # one of each: a run inside a word or across words ("promenmenmene"), a word twice, neither
+        for kind in (lambda t: stutter(t) and not doubled(t), doubled, lambda t: not stutter(t) and not doubled(t)):
+            examples += [pair for pair in changed if kind(pair[0])][:1]
     report = {
         "command": "python " + " ".join(sys.argv),
         "model": args.model,
@@ -73,18 +89,21 @@ def main() -> None:
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     md = [
-        "# Blocking repeated words (`DecodeConfig.block_repeats`): on and off",
+        "# Blocking repeats (`DecodeConfig.block_repeats`): on and off",
         "",
         f"`{report['command']}`",
         "",
         f"Model `{args.model}`, engine {report['engine']}, beam {args.beam}; the same engine in one run, "
         f"on and off alternating, time medians of {args.repeats}. 'Doubled': translations with a word "
-        "twice in a row.",
+        f"twice in a row; 'runs': with a run of up to {MAX_RUN} pieces spelling two letters or more twice "
+        'in a row (what the rule blocks: "promenmenmene", "de lunettes de lunettes").',
         "",
-        "| split | sentences | references doubled | doubled off | on | BLEU off | on | time on/off |",
-        "|---|---|---|---|---|---|---|---|",
+        "| split | sentences | references doubled / runs | doubled off | on | runs off | on "
+        "| BLEU off | on | time on/off |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *[
-            f"| {r['split']} | {r['sentences']} | {r['references doubled']} | {r['doubled off']} | {r['doubled on']} "
+            f"| {r['split']} | {r['sentences']} | {r['references doubled']} / {r['references runs']} "
+            f"| {r['doubled off']} | {r['doubled on']} | {r['runs off']} | {r['runs on']} "
             f"| {r['BLEU off']} | {r['BLEU on']} | {r['time on / off']} |"
             for r in rows
         ],

@@ -113,9 +113,9 @@ class DecodeConfig:
     max_length_extra: int = 10
     max_length: int = 256
     return_attention: bool = False
-    # a whole-word piece may not follow itself ("la neige neige"): no reference of the
-    # training captions has a word twice in a row, and the default model writes one in
-    # about 1% of its translations (see `translator.search`)
+    # a word, or a part of a word with two letters or more, may not follow itself ("la
+    # neige neige", "promenmenmene"): no reference of val or the test splits has either, and
+    # the default model writes one in about 1% of its translations (see `translator.search`)
     block_repeats: bool = True
 
     def validate(self) -> None:

@@ -309,7 +309,7 @@ class Ct2Engine:
         cfg = cfg or DecodeConfig(block_repeats=False)
         cfg.validate()
         if cfg.block_repeats:
-            raise TranslatorError("CTranslate2 cannot block repeated words as `search` does: pass block_repeats=False")
+            raise TranslatorError("CTranslate2 cannot block repeats as `search` does: pass block_repeats=False")
         if not sources:
             return []
         if self.max_positions is not None:  # positions beyond the table do not exist

@@ -130,7 +130,8 @@ class Translator:
         A text of several sentences is split (`translator.sentences`), its sentences
         are translated in the same batches as the other texts, and the result joins
         them (`join_sentences`). The length limit applies to the whole text.
-        `block_repeats`: a word may not follow itself (`DecodeConfig.block_repeats`)."""
+        `block_repeats`: a word, or a part of one, may not follow itself ("promenmenmene",
+        `DecodeConfig.block_repeats`)."""
         cfg = DecodeConfig(
             beam_size=beam_size,
             n_best=n_best,
@@ -160,7 +161,7 @@ class Translator:
             for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
                 batch = [group[b] for b in batch]
                 sources = [units[b][2] + [self.config.eos_id] for b in batch]
-                found = search(self.engine, sources, decode, self.tokenizer.word_pieces)
+                found = search(self.engine, sources, decode, self.tokenizer.repeat_weights)
                 for b, hyps in zip(batch, found, strict=True):
                     i, p, u = units[b]
                     parts[i].append((b, self._result(p, u, hyps, return_attention)))

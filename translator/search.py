@@ -11,14 +11,17 @@ beam search's best 2k continuations of a group of k rows are among the best 2k
 of each row. The ONNX engine selects them inside its graph, so the full
 (N, V) distribution never leaves the runtime.
 
-With `DecodeConfig.block_repeats`, a whole-word piece (`Tokenizer.word_pieces`: it starts a
-word and has a letter) may not follow itself; the search asks the engine for one more
-candidate per row and drops the repeat, so every engine blocks alike.
+With `DecodeConfig.block_repeats`, a run of up to `MAX_RUN` pieces that spells two letters
+or more (`Tokenizer.repeat_weights`) may not follow itself: not "la neige neige",
+"promenmenmene" ("men men") or "de lunettes de lunettes". A run can only be repeated by
+one token, the one that would complete it, so the search asks the engine for one more
+candidate per run length and drops those, and every engine blocks alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -97,15 +100,15 @@ class Hypothesis:
 
 
 def search(
-    model: StepModel, sources: list[list[int]], cfg: DecodeConfig, words: np.ndarray | None = None
+    model: StepModel, sources: list[list[int]], cfg: DecodeConfig, weights: np.ndarray | None = None
 ) -> list[list[Hypothesis]]:
     """Translate a batch; returns `cfg.n_best` hypotheses per source, best first.
 
-    `words`: (V,) bool, the ids of whole-word pieces, which `cfg.block_repeats` keeps
-    from following themselves (None: nothing is blocked)."""
+    `weights`: (V,) int, `Tokenizer.repeat_weights`, by which `cfg.block_repeats` keeps
+    runs of pieces from following themselves (None: nothing is blocked)."""
     if not sources:
         return []
-    blocked = words if cfg.block_repeats else None
+    blocked = weights if cfg.block_repeats else None
     if cfg.beam_size == 1:
         return [[h] for h in _greedy(model, sources, cfg, blocked)]
     return _beam(model, sources, cfg, blocked)
@@ -127,18 +130,52 @@ def _candidates(out: StepOutput, at_limit: np.ndarray, eos: int) -> tuple[np.nda
     return logp, ids
 
 
+MAX_RUN = 3  # the longest run of pieces that `DecodeConfig.block_repeats` keeps from repeating
+
+
+def repeating_tokens(history: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(N, r) the token that would make each row of `history` (N, L) end with a run of
+    m pieces twice in a row, for m = 1..r (r = min(MAX_RUN, number of run lengths that fit)),
+    or -1 where none would: row h repeats a run of m with token h[L-m] when its last m-1
+    tokens repeat the first m-1 of the run before them (h[L+1-2m : L+1-m]), and that run
+    weighs 2 or more."""
+    n, length = history.shape
+    runs = [m for m in range(1, MAX_RUN + 1) if 2 * m - 1 <= length]
+    out = np.full((n, len(runs)), -1, np.int64)
+    for j, m in enumerate(runs):
+        run = history[:, length + 1 - 2 * m : length + 1 - m]
+        pending = (history[:, length + 1 - m :] == run[:, :-1]).all(axis=1) & (weights[run].sum(axis=1) >= 2)
+        out[pending, j] = history[pending, length - m]
+    return out
+
+
+def repeated_run(ids: Sequence[int], weights: np.ndarray) -> bool:
+    """Whether `ids` has what `DecodeConfig.block_repeats` blocks: a run of 1 to `MAX_RUN`
+    pieces weighing 2 or more twice in a row (for reports and tests; the search uses
+    `repeating_tokens`)."""
+    ids = list(ids)
+    return any(
+        ids[i : i + m] == ids[i + m : i + 2 * m] and int(weights[ids[i : i + m]].sum()) >= 2
+        for m in range(1, MAX_RUN + 1)
+        for i in range(len(ids) - 2 * m + 1)
+    )
+
+
 def _step(
-    model: StepModel, state: Any, tokens: np.ndarray, width: int, need_attention: bool,
+    model: StepModel, state: Any, tokens: np.ndarray, history: np.ndarray, width: int, need_attention: bool,
     at_limit: np.ndarray, blocked: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, Tensor | None, Any]:  # fmt: skip
-    """One decoder step: (log-probs, ids) of each row's best `width` candidates (see
-    `_candidates`), without a blocked token right after itself; attention; new state."""
-    extra = int(blocked is not None)
+    """One decoder step after `tokens` (N,), the last of each row's `history` (N, L) (BOS
+    when L is 0): (log-probs, ids) of each row's best `width` candidates (see
+    `_candidates`), none repeating a run of pieces (`repeating_tokens`, when `blocked`
+    holds the weights); attention; new state."""
+    repeating = repeating_tokens(history, blocked) if blocked is not None else None
+    extra = 0 if repeating is None else repeating.shape[1]
     out, state = model.decode_step(state, _rows(tokens), width + extra, need_attention)
     logp, ids = _candidates(out, at_limit, model.eos_id)
-    if blocked is not None:
-        repeat = (ids == tokens[:, None]) & blocked[tokens][:, None]
-        order = np.argsort(repeat, axis=1, kind="stable")  # the repeat last, the others in order
+    if repeating is not None and extra:
+        repeat = (ids[:, :, None] == repeating[:, None, :]).any(axis=2)
+        order = np.argsort(repeat, axis=1, kind="stable")  # the repeats last, the others in order
         logp = np.take_along_axis(np.where(repeat, np.float32(-np.inf), logp), order, axis=1)
         ids = np.take_along_axis(ids, order, axis=1)
     return logp[:, :width], ids[:, :width], out.attention, state
@@ -169,7 +206,9 @@ def _greedy(
     results: list[Hypothesis | None] = [None] * n
     step = 0
     while alive.size:
-        logp, ids, attn, state = _step(model, state, tokens, 1, cfg.return_attention, max_len[alive] <= step, blocked)
+        logp, ids, attn, state = _step(
+            model, state, tokens, history, 1, cfg.return_attention, max_len[alive] <= step, blocked
+        )
         best_lp, tokens = logp[:, 0], ids[:, 0].copy()
         total = total + best_lp
         history = np.concatenate([history, tokens[:, None]], axis=1)
@@ -214,7 +253,7 @@ def _beam(
         m, beams = scores.shape
         at_limit = np.repeat(max_len[active] <= step, beams)
         row_lp, row_tok, attn, state = _step(  # (m*beams, width)
-            model, state, tokens, 2 * k, cfg.return_attention, at_limit, blocked
+            model, state, tokens, history, 2 * k, cfg.return_attention, at_limit, blocked
         )
         width = row_lp.shape[1]
         cand = (scores.reshape(m * beams, 1) + row_lp).reshape(m, beams * width)

@@ -94,13 +94,23 @@ class Tokenizer:
         return str(self.sp.DecodeIds([i for i in ids if i > EOS]))
 
     @functools.cached_property
-    def word_pieces(self) -> np.ndarray:
-        """(V,) bool: the pieces that are a word or start one ("▁neige"), not control pieces."""
+    def repeat_weights(self) -> np.ndarray:
+        """(V,) int64: how much of a word each piece spells, for `DecodeConfig.block_repeats`
+        (`translator.search`: a run of pieces weighing 2 or more may not follow itself):
+        its letters, plus one for a piece that starts a word with a letter. So a word
+        ("▁neige", "▁a") or a part of a word with two letters ("men" in "promenmenmene")
+        may not follow itself, a single letter inside a word ("s" in "▁pa s s") may;
+        control pieces weigh 0."""
         sp = self.sp
-        return np.array(
-            [not sp.IsControl(i) and not sp.IsUnknown(i) and sp.IdToPiece(i).startswith("▁")
-             and any(c.isalpha() for c in sp.IdToPiece(i)) for i in range(self.vocab_size)]
-        )  # fmt: skip
+
+        def weight(i: int) -> int:
+            if sp.IsControl(i) or sp.IsUnknown(i):
+                return 0
+            piece = str(sp.IdToPiece(i))
+            letters = sum(c.isalpha() for c in piece)
+            return letters + int(piece.startswith("▁") and letters > 0)
+
+        return np.array([weight(i) for i in range(self.vocab_size)], np.int64)
 
     def pieces(self, ids: list[int]) -> list[str]:
         return [str(self.sp.IdToPiece(i)) for i in ids]

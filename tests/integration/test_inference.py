@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 from helpers import reverse_task
 
 from translator.inference import Translator
+from translator.search import repeated_run
 
 pytestmark = pytest.mark.integration
 
@@ -100,9 +100,10 @@ def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle:
 def test_blocked_repeats_keep_every_hypothesis_from_writing_a_word_twice(tiny_bundle: Path) -> None:
     src, _ = reverse_task(60, seed=11)
     translator = Translator(tiny_bundle, engine="torch")
+    tok = translator.tokenizer
 
-    def doubled(pieces: list[str]) -> bool:
-        return any(a == b and a.startswith("▁") for a, b in itertools.pairwise(pieces))
+    def doubled(pieces: list[str]) -> bool:  # a run of pieces spelling two letters or more, twice in a row
+        return repeated_run([tok.sp.PieceToId(p) for p in pieces], tok.repeat_weights)
 
     off = translator.translate(src, beam_size=4, n_best=4, block_repeats=False)
     on = translator.translate(src, beam_size=4, n_best=4)

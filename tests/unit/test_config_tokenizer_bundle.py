@@ -48,6 +48,21 @@ def test_tokenizer_ignores_invisible_formatting_characters(spm_model: Path) -> N
     assert tok.encode("\u200b \ufeff") == []
 
 
+def test_repeat_weights_count_letters_and_a_word_start(spm_model: Path) -> None:
+    tok = Tokenizer(spm_model)
+    weights = dict(zip(tok.pieces(list(range(tok.vocab_size))), tok.repeat_weights.tolist(), strict=True))
+    for piece in ("<pad>", "<unk>", "<s>", "</s>", "▁", ",", "5"):
+        assert weights.get(piece, 0) == 0, piece
+    words = [p for p in weights if p.startswith("▁") and p[1:].isalpha()]
+    inner = [p for p in weights if not p.startswith("▁") and p.isalpha() and not p.startswith("<")]
+    assert words and inner
+    for p in words:  # a word (or its start) weighs its letters plus one: never free to follow itself
+        assert weights[p] == len(p) >= 2
+    for p in inner:  # inside a word, its letters: "s" may follow itself, "ed" may not
+        assert weights[p] == len(p)
+    assert any(weights[p] == 1 for p in inner) and any(weights[p] >= 2 for p in inner)
+
+
 def test_tokenizer_missing_or_corrupt(tmp_path: Path) -> None:
     with pytest.raises(TranslatorError, match="not found"):
         Tokenizer(tmp_path / "nope.model")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, ClassVar
 
@@ -12,7 +13,7 @@ from torch import Tensor
 
 from translator.config import DecodeConfig
 from translator.errors import TranslatorError
-from translator.search import StepOutput, group_index, search, sentence_groups
+from translator.search import StepOutput, group_index, repeating_tokens, search, sentence_groups
 
 BOS, EOS, A, B, C = 2, 3, 4, 5, 6
 V = 7
@@ -63,7 +64,7 @@ class FakeStep:
 
 
 def top_k(logp: Tensor, k: int, attn: Tensor | None = None) -> StepOutput:
-    values, ids = logp.topk(k, dim=-1)
+    values, ids = logp.topk(min(k, logp.size(-1)), dim=-1)  # as the engines do
     return StepOutput(values, ids, logp[:, EOS], attn)
 
 
@@ -122,19 +123,64 @@ def test_max_length_forces_eos() -> None:
 
 
 def test_a_word_does_not_follow_itself_when_repeats_are_blocked() -> None:
-    words = np.zeros(V, bool)
-    words[A] = True  # A is a whole-word piece
-    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, length_penalty=0), words)
+    weights = np.zeros(V, np.int64)
+    weights[A] = 2  # A is a word (or two letters of one)
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, length_penalty=0), weights)
     assert h.tokens == [A, C]  # not A A (0.36): the next best, C (0.34)
     assert h.log_prob == pytest.approx(math.log(0.5 * 0.34))
-    [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=3, n_best=3, length_penalty=0), words)
+    [hyps] = search(FakeStep(), SRC, DecodeConfig(beam_size=3, n_best=3, length_penalty=0), weights)
     assert [A, A] not in [h.tokens for h in hyps]
     assert [h.tokens for h in hyps] == [[B], [A, C], [A]]
-    # off, or A not a word: as before
-    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, block_repeats=False), words)
+    # off, or A too light (a single letter inside a word): as before
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1, block_repeats=False), weights)
     assert h.tokens == [A, A]
-    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1), np.zeros(V, bool))
+    weights[A] = 1
+    [[h]] = search(FakeStep(), SRC, DecodeConfig(beam_size=1), weights)
     assert h.tokens == [A, A]
+
+
+def test_repeating_tokens_complete_a_run_of_one_to_three_pieces() -> None:
+    w = np.array([0, 0, 0, 0, 1, 1, 2, 2], np.int64)  # 4, 5: single letters; 6, 7: words
+    history = np.array(
+        [
+            [0, 0, 6, 7, 6],  # 6 would repeat the word 6, 7 the run "6 7"
+            [4, 5, 4, 5, 4],  # 5 would repeat "4 5" (weight 2); 4 after 4 weighs only 1
+            [6, 4, 5, 6, 4],  # 5 would repeat "6 4 5"
+            [4, 4, 4, 4, 4],  # 4 would repeat "4 4" and "4 4 4"
+        ]
+    )
+    out = repeating_tokens(history, w)
+    assert out.shape == (4, 3)
+    assert out.tolist() == [[6, 7, -1], [-1, 5, -1], [-1, -1, 5], [-1, 4, 4]]
+    # too short a history for a run: only what fits
+    assert repeating_tokens(np.array([[6]]), w).tolist() == [[6]]
+    assert repeating_tokens(np.zeros((2, 0), np.int64), w).shape == (2, 0)
+
+
+def test_a_run_of_pieces_does_not_follow_itself() -> None:
+    class Looper(FakeStep):
+        """A after BOS or B, B after A (0.6 each), else C (0.3) or EOS (0.1); EOS after C."""
+
+        def decode_step(self, state: Any, tokens: Tensor, k: int, need_attention: bool) -> tuple[StepOutput, Any]:
+            logp = torch.full((tokens.numel(), V), float("-inf"))
+            for row, t in enumerate(tokens.tolist()):
+                if t == C:
+                    logp[row, EOS] = 0.0
+                else:
+                    logp[row, B if t == A else A], logp[row, C], logp[row, EOS] = map(math.log, (0.6, 0.3, 0.1))
+            return top_k(logp, k), state
+
+    weights = np.zeros(V, np.int64)
+    weights[[A, B]] = 1  # single letters: a run "A B" weighs 2
+    cfg = DecodeConfig(beam_size=1, max_length=8)
+    [[free]] = search(Looper(), SRC, dataclasses.replace(cfg, block_repeats=False), weights)
+    assert free.tokens == [A, B] * 4
+    [[h]] = search(Looper(), SRC, cfg, weights)
+    assert h.tokens == [A, B, A, C]  # the loop is cut where it would close: not "A B A B"
+    [hyps] = search(Looper(), SRC, dataclasses.replace(cfg, beam_size=3, n_best=3), weights)
+    for h in hyps:
+        t = h.tokens
+        assert not any(t[i : i + m] == t[i + m : i + 2 * m] for m in (2, 3) for i in range(len(t) - 2 * m + 1)), t
 
 
 def test_attention_history_follows_the_hypothesis() -> None:
