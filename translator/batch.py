@@ -98,6 +98,7 @@ class EngineSpec:
     threads: int = 0
     max_input_tokens: int = 256
     verbatim: bool = True
+    clauses: bool = True
 
     def build(self) -> Translator:
         from translator.inference import Translator
@@ -110,6 +111,7 @@ class EngineSpec:
             device=self.device,
             variant=self.variant,
             verbatim=self.verbatim,
+            clauses=self.clauses,
         )
 
 
@@ -160,6 +162,7 @@ class JobSpec:
             **dataclasses.asdict(self.decode),
             "max_input_tokens": self.engine.max_input_tokens,
             "verbatim": self.engine.verbatim,
+            "clauses": self.engine.clauses,
             "window": self.window,
             "overlong": self.overlong,
             "errors": self.errors,

@@ -202,9 +202,11 @@ def _load_runner(kind: str, variant: str | None, model_dir: Path, threads: int) 
         return run_ct2, f"ctranslate2 {engine.translator.compute_type}"
     from translator.inference import Translator
 
-    # the engines are compared on the model alone: no spans copied through (`translator.verbatim`),
+    # the engines are compared on the model alone: no spans copied through (`translator.verbatim`), no clauses,
     # no repeats blocked (CTranslate2 has no such rule)
-    translator = Translator(model_dir, engine=kind, device="cpu", variant=variant, threads=threads, verbatim=False)
+    translator = Translator(
+        model_dir, engine=kind, device="cpu", variant=variant, threads=threads, verbatim=False, clauses=False
+    )
 
     def run_ours(texts: list[str], beam: int, batch: int) -> list[tuple[str, int]]:
         # batches of exactly `batch` sentences (no token cap), as CTranslate2's max_batch_size

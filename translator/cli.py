@@ -90,6 +90,7 @@ def _local_translator(args: argparse.Namespace) -> Translator:
         device=args.device,
         variant=args.variant,
         verbatim=args.verbatim,
+        clauses=args.clauses,
     )
 
 
@@ -181,6 +182,7 @@ def _batch_job(args: argparse.Namespace) -> int:
             threads=args.threads or (max((os.cpu_count() or 1) // workers, 1) if workers > 1 else 0),
             max_input_tokens=args.max_input_tokens,
             verbatim=args.verbatim,
+            clauses=args.clauses,
         ),
         workers=workers,
         backend=args.backend,
@@ -263,6 +265,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise TranslatorError(f"{names}: only for -i FILE jobs (batch translation of a file)")
     if args.server and not args.verbatim:
         raise TranslatorError("--no-verbatim: not with --server (the server always copies spans through)")
+    if args.server and not args.clauses:
+        raise TranslatorError("--no-clauses: not with --server (the server always splits long sentences)")
     _check_model_dir(args)
     if args.input:  # the job checks its output itself (JobSpec.validate), before any work
         _check_input_file(args.input)
@@ -462,6 +466,9 @@ def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-verbatim", dest="verbatim", action="store_false",
                    help="translate URLs, numbers, emoji and unknown-script words too, and text in capitals as "
                         "it is (default: copy them through; see translator/verbatim.py)")  # fmt: skip
+    p.add_argument("--no-clauses", dest="clauses", action="store_false",
+                   help="translate a long sentence in one piece (default: clause by clause, as the model drops "
+                        "the end of sentences much longer than its captions; see translator/clauses.py)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

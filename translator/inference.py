@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from torch import Tensor
 
 from translator.bundle import default_model_dir, load_bundle
+from translator.clauses import Clause, join_clauses, split_clauses
 from translator.config import DecodeConfig
 from translator.engines import make_engine
 from translator.errors import TranslatorError
@@ -72,7 +74,8 @@ class Translator:
     `verbatim` (default on): URLs, numbers, emoji and words the vocabulary cannot
     spell are copied through instead of translated, and text in capitals or in
     Title Case is translated in sentence case (`translator.verbatim`); off, the
-    model sees the text as given.
+    model sees the text as given. `clauses` (default on): a long sentence is
+    translated clause by clause (`translator.clauses`); off, in one piece.
     """
 
     def __init__(
@@ -85,8 +88,10 @@ class Translator:
         engine: str = "auto",
         variant: str | None = None,
         verbatim: bool = True,
+        clauses: bool = True,
     ) -> None:
         self.verbatim = verbatim
+        self.clauses = clauses
         self.model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         if threads:
             torch.set_num_threads(threads)
@@ -143,15 +148,22 @@ class Translator:
         )
         cfg.validate()
         ids = self.encode_sources(texts)
-        # units: (text index, what to translate, its source ids) of every sentence
+        # units: (text index, what to translate, its source ids) of every sentence (or clause of
+        # a long sentence); clause_of: (the sentence, its index in the text, the clause) of each unit
         units: list[tuple[int, Prepared, list[int]]] = []
+        clause_of: list[tuple[str, int, Clause]] = []
         for i, (text, s) in enumerate(zip(texts, ids, strict=True)):
             sentences = split_sentences(text) if s else []
-            for sentence in sentences:
-                p = prepare(sentence, self.tokenizer.unknown) if self.verbatim else Prepared(sentence, sentence)
-                u = s if len(sentences) == 1 and not p.changed else self.tokenizer.encode(p.text)
-                if u or p.copy_only:
-                    units.append((i, p, [] if p.copy_only else u))
+            for k, sentence in enumerate(sentences):
+                clauses = split_clauses(sentence) if self.clauses else [Clause(sentence)]
+                for clause in clauses:
+                    c = clause.text
+                    p = prepare(c, self.tokenizer.unknown) if self.verbatim else Prepared(c, c)
+                    whole = len(sentences) == 1 and len(clauses) == 1 and not p.changed
+                    u = s if whole else self.tokenizer.encode(p.text)
+                    if u or p.copy_only:
+                        units.append((i, p, [] if p.copy_only else u))
+                        clause_of.append((sentence, k, clause))
         parts: list[list[tuple[int, TranslationResult]]] = [[] for _ in texts]  # (unit, result) per text
         # sentences with spans are batched apart: only they need the attention (which places the spans)
         placed = dataclasses.replace(cfg, return_attention=True)
@@ -169,11 +181,11 @@ class Translator:
         for b in copied:
             i, p, _ = units[b]
             parts[i].append((b, self._result(p, [], [], return_attention)))
+        by_sentence = [self._sentences(done, clause_of, length_penalty) for done in parts]
         if return_attention:
-            self._forced_attention([r for done in parts for _, r in done if r.hypotheses[0].attention is None])
+            self._forced_attention([r for done in by_sentence for r in done if r.hypotheses[0].attention is None])
         results = []
-        for text, done in zip(texts, parts, strict=True):
-            ordered = [r for _, r in sorted(done, key=lambda x: x[0])]
+        for text, ordered in zip(texts, by_sentence, strict=True):
             if not ordered:
                 results.append(TranslationResult(text, [], [Hypothesis("", 0.0, 0.0, [])]))
             elif len(ordered) == 1:
@@ -181,6 +193,34 @@ class Translator:
             else:
                 results.append(join_sentences(text, ordered, length_penalty))
         return results
+
+    def _sentences(
+        self, done: list[tuple[int, TranslationResult]], clause_of: Sequence[tuple[str, int, Clause]],
+        length_penalty: float,
+    ) -> list[TranslationResult]:  # fmt: skip
+        """The results of a text's sentences, in order, from those of its units (`done`:
+        (unit, result)); the clauses of a long sentence are joined into one result, whose
+        tokens are those of the sentence and of the joined translation, and whose
+        attention is left to `_forced_attention` (None here)."""
+        out: list[TranslationResult] = []
+        in_order = sorted(done, key=lambda x: x[0])
+        for _, run in itertools.groupby(in_order, key=lambda x: clause_of[x[0]][1]):  # by sentence
+            units = list(run)
+            sentence, _, first = clause_of[units[0][0]]
+            if len(units) == 1 and not first.joiner:
+                out.append(units[0][1])
+                continue
+            clauses = [clause_of[b][2] for b, _ in units]
+            hypotheses = []
+            for j in range(max(len(r.hypotheses) for _, r in units)):
+                hyps = [r.hypotheses[min(j, len(r.hypotheses) - 1)] for _, r in units]
+                text = join_clauses(clauses, [h.text for h in hyps], upper=sentence.isupper())
+                tokens = self.tokenizer.pieces(self.tokenizer.encode(text))
+                log_prob = sum(h.log_prob for h in hyps)
+                score = length_norm(log_prob, len(tokens) + 1, length_penalty)
+                hypotheses.append(Hypothesis(text, score, log_prob, tokens))
+            out.append(TranslationResult(sentence, self.tokenizer.pieces(self.tokenizer.encode(sentence)), hypotheses))
+        return out
 
     def _result(
         self, p: Prepared, source: list[int], hyps: list[SearchHypothesis], return_attention: bool

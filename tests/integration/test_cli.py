@@ -246,6 +246,26 @@ def test_verbatim_spans_and_the_no_verbatim_flag(
     assert code == 2 and "--no-verbatim: not with --server" in err
 
 
+def test_long_sentences_clause_by_clause_and_the_no_clauses_flag(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from helpers import reverse_task
+
+    from translator.batch import EngineSpec, JobSpec
+
+    src, _ = reverse_task(40, seed=13)
+    long = ", and a ".join(s.rstrip(".?") for s in src[:8])  # "a": a clause with a subject
+    code, on, _ = run(capsys, "translate", "--model", str(tiny_bundle), long)
+    assert code == 0 and ", et " in on
+    code, off, _ = run(capsys, "translate", "--model", str(tiny_bundle), "--no-clauses", long)
+    assert code == 0 and off != on
+    assert JobSpec(input=tmp_path / "in.txt", output=None).options_fingerprint()["clauses"] is True
+    job = JobSpec(input=tmp_path / "in.txt", output=None, engine=EngineSpec(clauses=False))
+    assert job.options_fingerprint()["clauses"] is False
+    code, _, err = run(capsys, "translate", "--model", str(tiny_bundle), "--no-clauses", "--server", "host:1", long)
+    assert code == 2 and "--no-clauses: not with --server" in err
+
+
 def test_a_dash_means_stdin_and_stdout(
     capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

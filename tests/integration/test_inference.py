@@ -8,6 +8,7 @@ import pytest
 import torch
 from helpers import reverse_task
 
+from translator.clauses import join_clauses, split_clauses
 from translator.inference import Translator
 from translator.search import repeated_run
 
@@ -122,3 +123,24 @@ def test_verbatim_off_gives_the_text_to_the_model_as_it_is(tiny_bundle: Path) ->
     assert copied.text == "🙂 12345"
     assert raw.text != copied.text  # the tiny model cannot spell either
     assert off.translate([src[0]], beam_size=1)[0].text == on.translate([src[0]], beam_size=1)[0].text
+
+
+def test_a_long_sentence_is_translated_clause_by_clause(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(40, seed=13)
+    long = ", and a ".join(s.rstrip(".?") for s in src[:8])  # "a": a clause with a subject
+    clauses = split_clauses(long)
+    assert len(clauses) > 1
+    translator = Translator(tiny_bundle, engine="torch")
+    parts = translator.translate([c.text for c in clauses], beam_size=2)
+    [joined] = translator.translate([long], beam_size=2, return_attention=True)
+    assert joined.text == join_clauses(clauses, [p.text for p in parts])
+    assert ", et " in joined.text
+    tok = translator.tokenizer
+    assert joined.source_tokens == tok.pieces(tok.encode(long))
+    h = joined.hypotheses[0]
+    assert h.target_tokens == tok.pieces(tok.encode(h.text))
+    assert h.attention is not None
+    assert h.attention.shape[-2:] == (len(h.target_tokens) + 1, len(joined.source_tokens) + 1)
+    # off: the sentence is one unit
+    [whole] = Translator(tiny_bundle, engine="torch", clauses=False).translate([long], beam_size=2)
+    assert whole.text != joined.text
