@@ -60,6 +60,7 @@ from translator.batch_io import (
     scan_input,
 )
 from translator.batch_journal import COUNTERS, Journal, StdoutSink
+from translator.config import TRANSLATION_RULES
 from translator.errors import TranslatorError
 from translator.sentences import split_sentences
 
@@ -730,6 +731,8 @@ def _run_job(job: JobSpec) -> Summary:
         "input": {"size": scan.size, "sha256": scan.sha256},
         "model": model,
         "options": job.options_fingerprint(),
+        # the server's rules are its own; a local engine's are this package's
+        "rules": None if remote else TRANSLATION_RULES,
     }
     journal = Journal(job.output, fingerprint) if job.output is not None else None
     sink: Journal | StdoutSink = journal if journal is not None else StdoutSink()

@@ -77,6 +77,12 @@ class Journal:
             changes.append("the input file changed (size or SHA-256)")
         if old.get("model") != new["model"]:
             changes.append("the model changed")
+        rules_changed = old.get("rules") != new.get("rules")
+        if rules_changed:  # a journal from before the rules were recorded has none: rules 1
+            changes.append(
+                f"the translator's rules changed (version {old.get('rules', 1)} -> {new.get('rules')}): "
+                "this version translates some sentences differently"
+            )
         old_opts, new_opts = old.get("options", {}), new["options"]
         for key in sorted(set(old_opts) | set(new_opts)):
             if old_opts.get(key) != new_opts.get(key):
@@ -84,7 +90,12 @@ class Journal:
         if changes:
             raise TranslatorError(
                 f"{self.dir} holds an unfinished job with other settings: {'; '.join(changes)}. "
-                "Rerun the original command to resume it, or add --restart to discard it"
+                + (
+                    "Finish it with the translator version that began it"
+                    if rules_changed
+                    else "Rerun the original command to resume it"
+                )
+                + ", or add --restart to discard it"
             )
 
     def backlog(self) -> int:

@@ -102,6 +102,13 @@ MAX_LENGTH_PENALTY = 10.0  # beyond this, length ** alpha overflows for long hyp
 MAX_LENGTH_RATIO = 100.0
 
 
+# Raised whenever a change makes the same model translate some input differently, so that a
+# batch job's journal (which records it) is not finished under other rules than it began with.
+# 1: the first journalled rules; 2: runs of pieces blocked from repeating, long sentences
+# translated clause by clause.
+TRANSLATION_RULES = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
     """Settings of greedy and beam search."""

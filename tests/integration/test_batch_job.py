@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from translator.cli import main
+from translator.config import TRANSLATION_RULES
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,6 +162,14 @@ def test_changed_input_or_options_are_refused_on_resume(
     assert code == 2 and "option overlong: 'refuse' -> 'split'" in err and "--restart" in err
     code, _, err = run(capsys, *base, "--overlong", "refuse", "--beam", "2")
     assert code == 2 and "option beam_size: 1 -> 2" in err
+    record = journal / "job.json"  # a job begun by an older translator, under other rules
+    begun = json.loads(record.read_text())
+    assert begun["rules"] == TRANSLATION_RULES
+    record.write_text(json.dumps({**begun, "rules": TRANSLATION_RULES - 1}))
+    code, _, err = run(capsys, *base, "--overlong", "refuse")
+    assert code == 2 and f"rules changed (version {TRANSLATION_RULES - 1} -> {TRANSLATION_RULES})" in err
+    assert "Finish it with the translator version that began it" in err
+    record.write_text(json.dumps(begun))
     inp.write_text("".join(s + "\n" for s in ["a", *src[1:]]))
     code, _, err = run(capsys, *base, "--overlong", "refuse")
     assert code == 2 and "the input file changed" in err
