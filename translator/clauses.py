@@ -4,14 +4,13 @@ The default model learnt from captions of about 12 words. Given a sentence two o
 three times that long, it translates the start and drops the rest: on test_2016
 captions joined in threes with ", and " (about 38 words), its translations are 31%
 shorter than the references, and score 29.4 BLEU against 58.7 clause by clause
-(`reports/long_sentences.md`). So a sentence of more
-than `LONG_WORDS` words is cut where one clause ends and the next begins (", and",
-", but" or ", while" followed by a subject: "a", "the", "two", "he", ...; or ";"), each
-clause is translated as a sentence of its own
-(capitalised, as the captions are), and the translations are joined with the
-French connector (", et", ", mais", ", tandis que", " ;"), each following clause in
-lower case again. A cut leaves at least `MIN_CLAUSE_WORDS` words on both sides; a
-shorter sentence, or one without such a boundary, is one clause.
+(`reports/long_sentences.md`). So a sentence of more than `LONG_WORDS` words is cut
+where one clause ends and the next begins (", and", ", but" or ", while" followed by
+a subject: "a", "the", "two", "he", ...; or ";"), each clause is translated as a
+sentence of its own (capitalised, as the captions are), and the translations are
+joined with the French connector (", et", ", mais", ", tandis que", " ;"), each
+following clause in lower case again. A cut leaves at least `MIN_CLAUSE_WORDS` words
+on both sides; a shorter sentence, or one without such a boundary, is one clause.
 """
 
 from __future__ import annotations

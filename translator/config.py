@@ -120,9 +120,10 @@ class DecodeConfig:
     max_length_extra: int = 10
     max_length: int = 256
     return_attention: bool = False
-    # a word, or a part of a word with two letters or more, may not follow itself ("la
-    # neige neige", "promenmenmene"): no reference of val or the test splits has either, and
-    # the default model writes one in about 1% of its translations (see `translator.search`)
+    # a run of up to three pieces spelling two letters or more may not follow itself ("la
+    # neige neige", "promenmenmene", "petit groupe de petit groupe"): 1 reference of val and
+    # the test splits in 3,014 has one, the default model 1-2% of its translations
+    # (`translator.search`, `reports/repeats.md`)
     block_repeats: bool = True
 
     def validate(self) -> None:
