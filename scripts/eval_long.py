@@ -13,18 +13,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sacrebleu
+from eval_common import eval_parser, write_report
 
 from training.data import read_parallel, split_paths
 from translator.clauses import split_clauses
 from translator.inference import Translator
 
+T = TypeVar("T")
 SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
 
 
@@ -45,19 +48,14 @@ def score(hyps: list[str], refs: list[str]) -> dict[str, float]:
     return {"BLEU": round(b.score, 2), "length ratio": round(b.sys_len / b.ref_len, 3)}
 
 
-def timed(fn, *args):  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn(*args)
     return out, round(time.perf_counter() - t0, 2)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="models/default")
-    ap.add_argument("--data", default="data/multi30k")
-    ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default="reports/long_sentences")
+    ap = eval_parser(__doc__, "reports/long_sentences")
     args = ap.parse_args()
     on = Translator(args.model, threads=args.threads)
     off = Translator(args.model, threads=args.threads, clauses=False)
@@ -107,8 +105,6 @@ def main() -> None:
         "joined captions": made,
         "splits as they are": real,
     }
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     md = [
         "# Long sentences: in one piece (clauses off) against clause by clause (on)",
         "",
@@ -142,8 +138,7 @@ def main() -> None:
             for r in real
         ],
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_report(args.out, report, md)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@ lunettes"; the text segmented by the model's tokenizer), and the translation tim
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import sacrebleu
+from eval_common import eval_parser, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -36,13 +35,8 @@ def doubled(text: str) -> bool:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="models/default")
-    ap.add_argument("--data", default="data/multi30k")
-    ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = eval_parser(__doc__, "reports/repeats")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes of each mode (default 3)")
-    ap.add_argument("--out", default="reports/repeats")
     args = ap.parse_args()
     tr = Translator(args.model, threads=args.threads)
 
@@ -86,8 +80,6 @@ def main() -> None:
         "splits": rows,
         "examples (off, on)": examples,
     }
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     md = [
         "# Blocking repeats (`DecodeConfig.block_repeats`): on and off",
         "",
@@ -112,8 +104,7 @@ def main() -> None:
         "",
         *[f"- {a} → {b}" for a, b in examples],
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_report(args.out, report, md)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ the same engine in the same run:
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -34,6 +32,7 @@ import time
 from pathlib import Path
 
 import sacrebleu
+from eval_common import eval_parser, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -66,14 +65,9 @@ def inject(sentence: str, span: str, rng: random.Random) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="models/default")
-    ap.add_argument("--data", default="data/multi30k")
-    ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = eval_parser(__doc__, "reports/verbatim")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5, help="timed passes of each mode (default 5)")
-    ap.add_argument("--out", default="reports/verbatim")
     args = ap.parse_args()
     data = Path(args.data)
     tr = Translator(args.model, threads=args.threads)
@@ -168,8 +162,6 @@ def main() -> None:
         "questions and exclamations": marks,
         "cost": cost,
     }
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     md = [
         "# Copying spans through (`translator.verbatim`): on and off",
         "",
@@ -231,8 +223,7 @@ def main() -> None:
         f"median of {cost['repeats']}: off {cost['seconds off']} s, on {cost['seconds on']} s, "
         f"on/off {cost['on / off']}.",
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write_report(args.out, report, md)
 
 
 if __name__ == "__main__":

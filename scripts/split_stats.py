@@ -12,7 +12,6 @@ JSON and Markdown.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -20,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import sacrebleu
+from eval_common import eval_parser, write_report
 
 from training.data import SPLITS, read_parallel, split_paths
 from translator.inference import Translator
@@ -45,13 +45,7 @@ def bleu(hyps: list[str], refs: list[str]) -> float | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="models/default")
-    ap.add_argument("--data", default="data/multi30k")
-    ap.add_argument("--beam", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default="reports/split_stats")
-    args = ap.parse_args()
+    args = eval_parser(__doc__, "reports/split_stats").parse_args()
     data = Path(args.data)
     train_en, train_fr = read_parallel(*split_paths(data, "train"))
     vocab_en, vocab_fr = vocabulary(train_en), vocabulary(train_fr)
@@ -77,10 +71,7 @@ def main() -> None:
         )
         print(json.dumps(rows[-1]), flush=True)
     command = "python scripts/split_stats.py " + " ".join(sys.argv[1:])
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     report = {"command": command, "model": args.model, "beam": args.beam, "engine": "torch", "splits": rows}
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     header = list(rows[0])
     lines = [
         f"# Multi30k splits: unseen words and BLEU ({args.model}, torch, beam {args.beam})",
@@ -93,8 +84,7 @@ def main() -> None:
         "|" + "---|" * len(header),
         *("| " + " | ".join(str(r[k]) for k in header) + " |" for r in rows),
     ]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[6:]))
+    write_report(args.out, report, lines)
 
 
 if __name__ == "__main__":

@@ -62,10 +62,12 @@ def split_clauses(sentence: str) -> list[Clause]:
     return clauses
 
 
-def join_clauses(clauses: Sequence[Clause], translations: Sequence[str], upper: bool = False) -> str:
+def join_clauses(clauses: Sequence[Clause], translations: Sequence[str]) -> str:
     """One translation from the translations of `clauses`, in order: each following clause
-    joined with its French connector (in capitals if `upper`: the source was), and "que"
-    elided before a vowel ("tandis qu'une femme")."""
+    joined with its French connector (in capitals if every translation is: the source was
+    in capitals, `translator.verbatim`), and "que" elided before a vowel ("tandis qu'une
+    femme")."""
+    upper = all(t.isupper() for t in translations)
     out = ""
     for clause, text in zip(clauses, translations, strict=True):
         text = text.strip()

@@ -149,9 +149,11 @@ class Translator:
         cfg.validate()
         ids = self.encode_sources(texts)
         # units: (text index, what to translate, its source ids) of every sentence (or clause of
-        # a long sentence); clause_of: (the sentence, its index in the text, the clause) of each unit
+        # a long sentence); clause_of: (the sentence, its index in the text, the clause) of each unit;
+        # split: the units that are clauses of a split sentence (its attention is force-decoded whole)
         units: list[tuple[int, Prepared, list[int]]] = []
         clause_of: list[tuple[str, int, Clause]] = []
+        split: set[int] = set()
         for i, (text, s) in enumerate(zip(texts, ids, strict=True)):
             sentences = split_sentences(text) if s else []
             for k, sentence in enumerate(sentences):
@@ -162,13 +164,20 @@ class Translator:
                     whole = len(sentences) == 1 and len(clauses) == 1 and not p.changed
                     u = s if whole else self.tokenizer.encode(p.text)
                     if u or p.copy_only:
+                        if len(clauses) > 1:
+                            split.add(len(units))
                         units.append((i, p, [] if p.copy_only else u))
                         clause_of.append((sentence, k, clause))
         parts: list[list[tuple[int, TranslationResult]]] = [[] for _ in texts]  # (unit, result) per text
-        # sentences with spans are batched apart: only they need the attention (which places the spans)
-        placed = dataclasses.replace(cfg, return_attention=True)
-        for spans, decode in ((False, cfg), (True, placed)):
-            group = [b for b, (_, p, _) in enumerate(units) if not p.copy_only and bool(p.spans) == spans]
+
+        # batched by whether the search must return attention: sentences with spans need it (it
+        # places the spans); the others only if asked for, and not the clauses of a split sentence
+        def needs_attention(b: int) -> bool:
+            return bool(units[b][1].spans) or (return_attention and b not in split)
+
+        for attend in (False, True):
+            decode = dataclasses.replace(cfg, return_attention=attend)
+            group = [b for b, (_, p, _) in enumerate(units) if not p.copy_only and needs_attention(b) == attend]
             lengths = [len(units[b][2]) + 1 for b in group]
             for batch in length_batches(lengths, max_batch_size, max(max_batch_tokens // beam_size, 1)):
                 batch = [group[b] for b in batch]
@@ -212,9 +221,8 @@ class Translator:
                 continue
             clauses = [clause_of[b][2] for b, _ in units]
             hypotheses = []
-            for j in range(max(len(r.hypotheses) for _, r in units)):
-                hyps = [r.hypotheses[min(j, len(r.hypotheses) - 1)] for _, r in units]
-                text = join_clauses(clauses, [h.text for h in hyps], upper=sentence.isupper())
+            for hyps in _kth_hypotheses([r for _, r in units]):
+                text = join_clauses(clauses, [h.text for h in hyps])
                 tokens = self.tokenizer.pieces(self.tokenizer.encode(text))
                 log_prob = sum(h.log_prob for h in hyps)
                 score = length_norm(log_prob, len(tokens) + 1, length_penalty)
@@ -279,7 +287,8 @@ class Translator:
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
         """Fill in the attention of hypotheses whose text the model did not produce as
-        such (spans put back, copied sentences): the model force-decodes them."""
+        such (spans put back, copied sentences, the clauses of a long sentence joined): the
+        model force-decodes them."""
         from translator.align import forced_attention
 
         pairs = [(r, h) for r in results for h in r.hypotheses if h.target_tokens and r.source_tokens]
@@ -292,6 +301,13 @@ class Translator:
             h.attention = a
 
 
+def _kth_hypotheses(results: Sequence[TranslationResult]) -> Iterator[list[Hypothesis]]:
+    """For k = 0 .. the largest n-best - 1: the k-th hypothesis of each result (its last if
+    it has fewer), which one joined hypothesis is made of."""
+    for k in range(max(len(r.hypotheses) for r in results)):
+        yield [r.hypotheses[min(k, len(r.hypotheses) - 1)] for r in results]
+
+
 def join_sentences(text: str, sentences: Sequence[TranslationResult], length_penalty: float) -> TranslationResult:
     """One result for a text from the results of its sentences, in order.
 
@@ -301,10 +317,8 @@ def join_sentences(text: str, sentences: Sequence[TranslationResult], length_pen
     pieces attend to its own source pieces, the mass a sentence put on its EOS goes
     to the text's one EOS column, and the last sentence's EOS row is the text's.
     """
-    n_best = max(len(r.hypotheses) for r in sentences)
     hypotheses = []
-    for k in range(n_best):
-        hyps = [r.hypotheses[min(k, len(r.hypotheses) - 1)] for r in sentences]
+    for hyps in _kth_hypotheses(sentences):
         log_prob = sum(h.log_prob for h in hyps)
         length = sum(len(h.target_tokens) + 1 for h in hyps)
         hypotheses.append(

@@ -56,9 +56,7 @@ def test_join_uses_the_french_connectors_and_lowers_what_was_capitalised() -> No
         "Un homme est assis ; John court, mais BMX sautent."
     )
     upper = [Clause("A MAN SITS"), Clause("A DOG RUNS.", "and")]
-    assert join_clauses(upper, ["UN HOMME EST ASSIS.", "UN CHIEN COURT."], upper=True) == (
-        "UN HOMME EST ASSIS, ET UN CHIEN COURT."
-    )
+    assert join_clauses(upper, ["UN HOMME EST ASSIS.", "UN CHIEN COURT."]) == ("UN HOMME EST ASSIS, ET UN CHIEN COURT.")
 
 
 def test_a_cut_needs_a_subject_after_the_connector() -> None:

@@ -1,0 +1,33 @@
+"""What the evaluation scripts share: their common options and how they write a report.
+
+The scripts run as `python scripts/NAME.py` from the repository root, so this module is
+imported from the scripts' own directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def eval_parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """A parser described by the first paragraph of `doc`, with --model, --data, --beam,
+    --threads and --out (default `out`); the script adds its own options."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--model", default="models/default")
+    ap.add_argument("--data", default="data/multi30k")
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=out, help=f"report path without suffix (default {out})")
+    return ap
+
+
+def write_report(out: str | Path, report: dict[str, Any], md: list[str]) -> None:
+    """OUT.json (the report) and OUT.md (the lines `md`), and the Markdown on stdout."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
