@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from translator.config import MAX_BEAM_SIZE
 from translator.errors import TranslatorError
 
 ENV_PREFIX = "TRANSLATOR_"
@@ -60,6 +61,8 @@ class ServerConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise TranslatorError(f"server setting {name} must be >= 1, got {getattr(self, name)}")
+        if self.max_beam_size > MAX_BEAM_SIZE:
+            raise TranslatorError(f"server setting max_beam_size must be <= {MAX_BEAM_SIZE}, got {self.max_beam_size}")
         if self.max_queue_items < self.max_texts_per_request:
             raise TranslatorError(
                 f"server setting max_queue_items ({self.max_queue_items}) must be >= max_texts_per_request "

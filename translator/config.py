@@ -100,6 +100,9 @@ class ModelConfig:
 
 MAX_LENGTH_PENALTY = 10.0  # beyond this, length ** alpha overflows for long hypotheses
 MAX_LENGTH_RATIO = 100.0
+# every beam is a row of the decoder's batch: beam 64 over a batch of 32 sentences takes about
+# 460 MB with the default model, and an unchecked --beam 100000 was killed for lack of memory
+MAX_BEAM_SIZE = 128
 
 
 # Raised whenever a change makes the same model translate some input differently, so that a
@@ -127,8 +130,8 @@ class DecodeConfig:
     block_repeats: bool = True
 
     def validate(self) -> None:
-        if self.beam_size < 1:
-            raise TranslatorError(f"beam_size must be >= 1, got {self.beam_size}")
+        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
+            raise TranslatorError(f"beam_size must be between 1 and {MAX_BEAM_SIZE}, got {self.beam_size}")
         if not 1 <= self.n_best <= self.beam_size:
             raise TranslatorError(f"n_best must be between 1 and beam_size ({self.beam_size}), got {self.n_best}")
         if self.max_length < 1:

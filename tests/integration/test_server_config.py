@@ -29,6 +29,7 @@ def test_defaults_env_then_flags() -> None:
     [
         ({"TRANSLATOR_PORT": "http"}, "TRANSLATOR_PORT='http'"),
         ({"TRANSLATOR_MAX_BATCH_SIZE": "0"}, "max_batch_size must be >= 1"),
+        ({"TRANSLATOR_MAX_BEAM_SIZE": "129"}, "max_beam_size must be <= 128"),
         ({"TRANSLATOR_TLS_CERT": "c.pem"}, "both tls_cert and tls_key"),
         ({"TRANSLATOR_REFLECTION": "maybe"}, "TRANSLATOR_REFLECTION"),
         (

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from translator.config import DecodeConfig
+from translator.config import MAX_BEAM_SIZE, DecodeConfig
 from translator.errors import TranslatorError
 from translator.search import StepOutput, group_index, repeating_tokens, search, sentence_groups
 
@@ -195,10 +195,14 @@ def test_finished_sentences_leave_the_batch() -> None:
     assert step.calls == 3  # A, A, EOS: no extra steps for rows already done
 
 
-@pytest.mark.parametrize("bad", [{"beam_size": 0}, {"n_best": 3, "beam_size": 2}, {"max_length": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"beam_size": 0}, {"beam_size": MAX_BEAM_SIZE + 1}, {"n_best": 3, "beam_size": 2}, {"max_length": 0}],
+)
 def test_bad_decode_config_is_a_clear_error(bad: dict[str, int]) -> None:
-    with pytest.raises(TranslatorError):
+    with pytest.raises(TranslatorError, match=next(iter(bad))):
         DecodeConfig(**bad).validate()
+    DecodeConfig(beam_size=MAX_BEAM_SIZE, n_best=MAX_BEAM_SIZE).validate()
 
 
 @pytest.mark.parametrize(
