@@ -263,6 +263,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
     if not args.input and explicit:
         names = ", ".join(_option(dest) for dest in explicit)
         raise TranslatorError(f"{names}: only for -i FILE jobs (batch translation of a file)")
+    if args.input and (args.json or args.n_best > 1):
+        raise TranslatorError("--json, --n-best: only for texts and stdin (a -i FILE job writes one line per line)")
+    if args.n_best > 1 and not args.json:
+        raise TranslatorError("--n-best: only with --json (the plain output is one line per text)")
     if args.server and not args.verbatim:
         raise TranslatorError("--no-verbatim: not with --server (the server always copies spans through)")
     if args.server and not args.clauses:
@@ -273,17 +277,34 @@ def cmd_translate(args: argparse.Namespace) -> int:
         return _batch_job(args)
     _check_output_path(args.output, "-o")
     texts = _decode_arguments(list(args.text), args.errors) if args.text else _decode_stdin(args.errors)
-    if args.server:  # the same output, computed by a translation server
+    n_best = _hypotheses(args, texts)
+    if args.json:
+        out = "".join(_json_line(text, hyps) for text, hyps in zip(texts, n_best, strict=True))
+    else:
+        out = "".join(hyps[0][0] + "\n" for hyps in n_best)
+    _write_output(out, args.output)
+    return 0
+
+
+def _hypotheses(args: argparse.Namespace, texts: list[str]) -> list[list[tuple[str, float, float]]]:
+    """(text, score, log_prob) of each text's --n-best hypotheses, best first: computed here, or
+    by the translation server of --server (the same output)."""
+    options = {**_decode_options(args), "n_best": args.n_best}
+    if args.server:
         from translator.client import TranslatorClient
 
         with TranslatorClient(args.server, api_key=args.api_key, tls=args.tls, root_certificates=args.tls_ca) as client:
-            out = "".join(h + "\n" for h in client.translate_texts(texts, **_decode_options(args)))
-    else:
-        translator = _local_translator(args)
-        results = translator.translate(texts, **_decode_options(args))  # type: ignore[arg-type]
-        out = "".join(r.text + "\n" for r in results)
-    _write_output(out, args.output)
-    return 0
+            translations = client.translate_checked(texts, return_scores=True, **options)
+        return [[(h.text, h.score, h.log_prob) for h in t.hypotheses] for t in translations]
+    results = _local_translator(args).translate(texts, **options)
+    return [[(h.text, h.score, h.log_prob) for h in r.hypotheses] for r in results]
+
+
+def _json_line(source: str, hypotheses: list[tuple[str, float, float]]) -> str:
+    # scores to 4 decimals: the server sends them as float32
+    hyps = [{"text": t, "score": round(s, 4), "log_prob": round(lp, 4)} for t, s, lp in hypotheses]
+    line = {"source": source, "translation": hyps[0]["text"], "score": hyps[0]["score"], "hypotheses": hyps}
+    return json.dumps(line, ensure_ascii=False) + "\n"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -517,6 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--restart", action="store_true", default=None,
                    help="discard an unfinished job's journal (OUT.job/)")  # fmt: skip
     g.add_argument("--quiet", action="store_true", default=None, help="no progress bar and no summary on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per text: source, translation, score and the --n-best hypotheses "
+                        "with their scores and log-probabilities")  # fmt: skip
+    p.add_argument("--n-best", type=_positive_int, default=1,
+                   help="hypotheses per text in --json output, best first (at most --beam; default 1)")  # fmt: skip
     p.add_argument("--server", metavar="HOST:PORT", help="translate with a running translation server (gRPC)")
     p.add_argument(
         "--api-key", default=os.environ.get("TRANSLATOR_API_KEY"), help="for --server (env TRANSLATOR_API_KEY)"

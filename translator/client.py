@@ -9,7 +9,8 @@
 Unary calls are retried with exponential backoff while the server answers
 UNAVAILABLE (starting, draining, or not reachable yet). Errors surface as
 `grpc.RpcError` (with `.code()` and `.details()`), except that
-`translate_texts` raises `TranslatorError` so the CLI prints one line.
+`translate_checked` and `translate_texts` raise `TranslatorError` so the CLI
+prints one line.
 """
 
 from __future__ import annotations
@@ -135,22 +136,26 @@ class TranslatorClient:
             out.extend(self._call(self.stub.Translate, request, timeout).translations)
         return out
 
-    def translate_texts(self, texts: Sequence[str], **kwargs: Any) -> list[str]:
-        """Only the best texts; a gRPC error becomes a `TranslatorError` naming the status.
+    def translate_checked(self, texts: Sequence[str], **kwargs: Any) -> list[pb.Translation]:
+        """`translate`, with a gRPC error turned into a `TranslatorError` naming the status.
 
         The texts go in requests of at most `max_batch_size`; the server names a text
         by its index in its request ("text 5 is ..."), which the error message turns
         into the index in `texts`, as the local `Translator` names it.
         """
         step = max(int(kwargs.pop("max_batch_size", 64)), 1)
-        out: list[str] = []
+        out: list[pb.Translation] = []
         for start in range(0, len(texts), step):
             try:
-                out.extend(t.text for t in self.translate(texts[start : start + step], max_batch_size=step, **kwargs))
+                out.extend(self.translate(texts[start : start + step], max_batch_size=step, **kwargs))
             except grpc.RpcError as exc:
                 details = _shift_text_index(exc.details() or "", start)
                 raise TranslatorError(f"server {self.target}: {exc.code().name}: {details}") from None
         return out
+
+    def translate_texts(self, texts: Sequence[str], **kwargs: Any) -> list[str]:
+        """Only the best texts (`translate_checked`)."""
+        return [t.text for t in self.translate_checked(texts, **kwargs)]
 
     def translate_stream(
         self,

@@ -173,6 +173,37 @@ def test_batch_options_need_input_file(capsys: pytest.CaptureFixture[str], tiny_
     assert code == 0 and out == "dog red\n"
 
 
+def test_json_output_gives_the_n_best_with_scores(capsys: pytest.CaptureFixture[str], tiny_bundle: Path) -> None:
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "--beam", "3", "--json", "--n-best", "3",
+                       "red dog", "")  # fmt: skip
+    first, empty = (json.loads(line) for line in out.splitlines())
+    assert code == 0 and first["source"] == "red dog" and first["translation"] == "dog red"
+    hyps = first["hypotheses"]
+    assert len(hyps) == 3 and hyps[0] == {"text": "dog red", "score": first["score"], "log_prob": hyps[0]["log_prob"]}
+    assert len({h["text"] for h in hyps}) == 3  # distinct hypotheses, best first
+    assert [h["score"] for h in hyps] == sorted((h["score"] for h in hyps), reverse=True)
+    assert all(h["log_prob"] <= h["score"] <= 0 for h in hyps)  # score = log_prob / length ** 1.0
+    assert empty == {"source": "", "translation": "", "score": 0.0, "hypotheses": [{"text": "", "score": 0.0,
+                                                                                   "log_prob": 0.0}]}  # fmt: skip
+    code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "red dog")
+    assert code == 0 and out == "dog red\n"  # without --json: the best text only
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--n-best", "2"], "--n-best: only with --json"),
+        (["--json", "-i", "in.txt"], "--json, --n-best: only for texts and stdin"),
+        (["--json", "--n-best", "6"], "n_best must be between 1 and beam_size (5), got 6"),
+    ],
+)
+def test_bad_json_and_n_best_options(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, extra: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), *extra, *([] if "-i" in extra else ["x"]))
+    assert code == 2 and out == "" and message in err
+
+
 def test_model_file_and_input_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     fake = tmp_path / "fake.png"
     fake.write_bytes(b"png")

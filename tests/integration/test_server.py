@@ -711,6 +711,11 @@ def test_cli_translate_with_server_prints_the_local_output(
     local = capsys.readouterr().out
     assert main(["translate", "--server", srv.address, "--beam", "2", *texts]) == 0
     assert capsys.readouterr().out == local == "runs dog red\n\nsits boy the\n"
+    json_n_best = ["--json", "--beam", "3", "--n-best", "2", *texts]
+    assert main(["translate", "--model", str(tiny_bundle), *json_n_best]) == 0
+    local = capsys.readouterr().out
+    assert main(["translate", "--server", srv.address, *json_n_best]) == 0
+    assert capsys.readouterr().out == local and local.count('"log_prob"') == 2 + 1 + 2
     assert main(["translate", "--server", srv.address, "red " * 21]) == 2
     assert "RESOURCE_EXHAUSTED" in capsys.readouterr().err
 
