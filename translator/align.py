@@ -49,7 +49,8 @@ Steps, each a function of its own:
    `align_methods` reads one computation of the attention with several methods.
 
 Links are (source word, target word) 0-based over the whitespace-separated words;
-`Alignment.pharaoh()` writes them as `i-j`, source first.
+`Alignment.pharaoh()` writes them as `i-j`, source first. The method names, the
+symmetrisation and the Pharaoh format, which need no model, are in `translator.links`.
 """
 
 from __future__ import annotations
@@ -65,22 +66,25 @@ from torch import Tensor
 
 from translator.errors import TranslatorError
 from translator.inference import Translator, length_batches
+from translator.links import (
+    DEFAULT_METHOD,
+    DEFAULT_THRESHOLD,
+    METHODS,
+    Link,
+    format_pharaoh,
+    grow_diag_final_and,
+)
 from translator.torch_engine import pad_batch
 
 if TYPE_CHECKING:
     from translator.config import ModelConfig
     from translator.detokenize import Detokenized
 
-METHODS = ("grow-diag-final-and", "intersection", "union", "t2s", "s2t", "argmax", "threshold")
-DEFAULT_METHOD = "grow-diag-final-and"
 DEFAULT_LAYERS = (-2, -1)  # mean of the penultimate and the last decoder layer; see the module docstring
-DEFAULT_THRESHOLD = 0.3
-FORMATS = ("pharaoh", "json")
 WORD_START = "▁"
 
 Layer = int | Sequence[int] | str | None
 Head = int | str | None
-Link = tuple[int, int, float]
 
 
 @dataclasses.dataclass
@@ -124,10 +128,6 @@ class Alignment:
 
     def to_json(self, with_attention: bool = False) -> str:
         return json.dumps(self.to_dict(with_attention), ensure_ascii=False)
-
-
-def format_pharaoh(links: Sequence[tuple[int, int] | Link]) -> str:
-    return " ".join(f"{link[0]}-{link[1]}" for link in sorted(links, key=lambda x: (x[0], x[1])))
 
 
 # --- 1. attention -----------------------------------------------------------------
@@ -387,43 +387,6 @@ def null_words(
 
 
 # --- 4. hard links ------------------------------------------------------------------
-_NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
-
-
-def grow_diag_final_and(t2s: set[tuple[int, int]], s2t: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Koehn et al. (2003) symmetrisation of two directional (source, target) link sets."""
-    union = t2s | s2t
-    links = t2s & s2t
-    src_done = {i for i, _ in links}
-    tgt_done = {j for _, j in links}
-
-    def add(p: tuple[int, int]) -> None:
-        links.add(p)
-        src_done.add(p[0])
-        tgt_done.add(p[1])
-
-    if union:
-        n_src = max(i for i, _ in union) + 1
-        n_tgt = max(j for _, j in union) + 1
-        added = True
-        while added:  # grow-diag
-            added = False
-            for i in range(n_src):
-                for j in range(n_tgt):
-                    if (i, j) not in links:
-                        continue
-                    for di, dj in _NEIGHBOURS:
-                        p = (i + di, j + dj)
-                        if p in union and p not in links and (p[0] not in src_done or p[1] not in tgt_done):
-                            add(p)
-                            added = True
-        for direction in (t2s, s2t):  # final-and
-            for i, j in sorted(direction):
-                if i not in src_done and j not in tgt_done:
-                    add((i, j))
-    return links
-
-
 def hard_links(
     words: Tensor, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD, null: set[int] | None = None
 ) -> list[Link]:

@@ -576,8 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
 
-    from translator.align import DEFAULT_METHOD, DEFAULT_THRESHOLD, FORMATS, METHODS
     from translator.eflomal_baseline import GUIDE_RUNS
+    from translator.links import DEFAULT_METHOD, DEFAULT_THRESHOLD, FORMATS, METHODS
 
     p = sub.add_parser("align", help="word alignments from cross-attention, one line per sentence pair")
     p.add_argument("--src", required=True, help="source file, one sentence per line")

@@ -7,7 +7,7 @@ so a small set of pairs is aligned together with a larger training corpus and on
 the links of the requested pairs are kept. It is run in both directions, `fwd`
 (each target word to at most one source word) and `rev` (each source word to at
 most one target word), and the two are symmetrised with grow-diag-final-and
-(`translator.align.grow_diag_final_and`). eflomal lowercases every token itself and
+(`translator.links.grow_diag_final_and`). eflomal lowercases every token itself and
 seeds its sampler from the system clock, so two runs can differ slightly.
 
     from translator.eflomal_baseline import align_pairs
@@ -55,8 +55,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from translator.align import format_pharaoh, grow_diag_final_and
 from translator.errors import TranslatorError
+from translator.links import format_pharaoh, grow_diag_final_and
 
 logger = logging.getLogger(__name__)
 

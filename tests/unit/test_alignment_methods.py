@@ -11,8 +11,6 @@ import torch
 from translator.aer import consensus_gold, evaluate_files, parse_gold, parse_pharaoh, score
 from translator.align import (
     Alignment,
-    format_pharaoh,
-    grow_diag_final_and,
     hard_links,
     merge_subwords,
     null_words,
@@ -23,6 +21,7 @@ from translator.align import (
     select_attention,
 )
 from translator.errors import TranslatorError
+from translator.links import format_pharaoh, grow_diag_final_and
 
 
 def test_piece_words_handles_bare_marker_and_attached_punctuation() -> None:
