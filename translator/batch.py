@@ -44,6 +44,7 @@ import logging
 import math
 import os
 import queue
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -167,7 +168,8 @@ class JobSpec:
             "window": self.window,
             "overlong": self.overlong,
             "errors": self.errors,
-            **{f"format.{k}": v for k, v in dataclasses.asdict(self.fmt).items()},
+            # unset fields are left out, so that a journal begun before a field existed still matches
+            **{f"format.{k}": v for k, v in dataclasses.asdict(self.fmt).items() if v is not None},
         }
 
 
@@ -255,6 +257,7 @@ class WindowTask:
 class WindowResult:
     index: int
     translations: list[str]
+    scores: list[float | None]  # None: a skipped line
     counts: dict[str, int]  # empty, split, skipped
 
 
@@ -271,13 +274,19 @@ class Engine(Protocol):
 
     def count(self, text: str) -> int: ...
 
-    def translate(self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]) -> list[str]:
-        """Translations of `segments` (non-blank, at most `limit` tokens), in order; `done(indices)` as they finish."""
+    def translate(
+        self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]
+    ) -> list[tuple[str, float]]:
+        """(translation, score) of `segments` (non-blank, at most `limit` tokens), in order; `done(indices)` as
+        they finish."""
         ...
 
 
 def translate_window(task: WindowTask, engine: Engine, progress: Callable[[int], object]) -> WindowResult:
-    """Plan the window's segments (blank and overlong lines), translate them, join them back per line."""
+    """Plan the window's segments (blank and overlong lines), translate them, join them back per line.
+
+    A line split into pieces (`--overlong split`) gets the pieces' translations joined with
+    spaces and the mean of their scores."""
     counts = {"empty": 0, "split": 0, "skipped": 0}
     segments: list[str] = []
     lengths: list[int] = []
@@ -331,11 +340,16 @@ def translate_window(task: WindowTask, engine: Engine, progress: Callable[[int],
     except SegmentError as exc:
         lineno = task.first_lineno + owners[exc.index]
         raise TranslatorError(f"{task.label}: line {lineno}: {exc.message}") from None
-    parts: dict[int, list[str]] = {}
+    parts: dict[int, list[tuple[str, float]]] = {}
     for owner, out in zip(owners, outputs, strict=True):
         parts.setdefault(owner, []).append(out)
-    translations = [" ".join(parts[i]) if i in parts else "" for i in range(len(task.texts))]
-    return WindowResult(task.index, translations, counts)
+    translations = [" ".join(t for t, _ in parts.get(i, [])) for i in range(len(task.texts))]
+    # a blank text scores 0.0, as `Translator.translate` gives it; a skipped line has no score
+    scores = [
+        statistics.fmean(s for _, s in parts[i]) if i in parts else None if text.strip() else 0.0
+        for i, text in enumerate(task.texts)
+    ]
+    return WindowResult(task.index, translations, scores, counts)
 
 
 def _count_tokens(tokenizer: Tokenizer, text: str) -> int:
@@ -353,11 +367,13 @@ class LocalEngine:
     def count(self, text: str) -> int:
         return _count_tokens(self.translator.tokenizer, text)
 
-    def translate(self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]) -> list[str]:
+    def translate(
+        self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]
+    ) -> list[tuple[str, float]]:
         from translator.inference import length_batches
 
         d = self.decode
-        out = [""] * len(segments)
+        out = [("", 0.0)] * len(segments)
         max_tokens = max(MAX_BATCH_TOKENS // d.beam_size, 1)
         for batch in length_batches([n + 1 for n in lengths], d.max_batch_size, max_tokens):
             results = self.translator.translate(
@@ -369,7 +385,7 @@ class LocalEngine:
                 max_batch_tokens=MAX_BATCH_TOKENS,
             )
             for i, r in zip(batch, results, strict=True):
-                out[i] = r.text
+                out[i] = (r.text, r.score)
             done(batch)
         return out
 
@@ -404,13 +420,18 @@ class RemoteEngine:
         self.max_in_flight = max_in_flight
         self.cancelled = threading.Event()  # the job is aborting: stop sending
         self.options = pb.TranslateOptions(
-            beam_size=decode.beam_size, length_penalty=decode.length_penalty, max_length_ratio=decode.max_length_ratio
+            beam_size=decode.beam_size,
+            length_penalty=decode.length_penalty,
+            max_length_ratio=decode.max_length_ratio,
+            return_scores=True,
         )
 
     def count(self, text: str) -> int:
         return _count_tokens(self.tokenizer, text)
 
-    def translate(self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]) -> list[str]:
+    def translate(
+        self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]
+    ) -> list[tuple[str, float]]:
         import tenacity
 
         order = sorted(range(len(segments)), key=lambda i: -lengths[i])  # similar lengths in flight together
@@ -425,10 +446,12 @@ class RemoteEngine:
             ),
             reraise=True,
         )
-        result: list[str] = retrying(self._stream, segments, order, done)
+        result: list[tuple[str, float]] = retrying(self._stream, segments, order, done)
         return result
 
-    def _stream(self, segments: list[str], order: list[int], done: Callable[[list[int]], None]) -> list[str]:
+    def _stream(
+        self, segments: list[str], order: list[int], done: Callable[[list[int]], None]
+    ) -> list[tuple[str, float]]:
         from translator._proto import translator_pb2 as pb
 
         slots = threading.Semaphore(self.max_in_flight)
@@ -443,7 +466,7 @@ class RemoteEngine:
                     return
                 yield pb.TranslateStreamRequest(id=str(i), text=segments[i], options=self.options)
 
-        out: list[str | None] = [None] * len(segments)
+        out: list[tuple[str, float] | None] = [None] * len(segments)
         call = self.client.stub.TranslateStream(requests(), metadata=self.client.metadata)
         try:
             for response in call:
@@ -454,7 +477,7 @@ class RemoteEngine:
                         raise _Unavailable(response.error.message)
                     raise SegmentError(i, f"server {self.client.target}: {response.error.code_name}: "
                                           f"{response.error.message}")  # fmt: skip
-                out[i] = response.translation.text
+                out[i] = (response.translation.text, response.translation.score)
                 done([i])
         finally:
             stop.set()
@@ -462,7 +485,7 @@ class RemoteEngine:
         missing = sum(o is None for o in out)
         if missing:
             raise TranslatorError(f"server {self.client.target} ended the stream with {missing} texts unanswered")
-        return [o or "" for o in out]
+        return [o or ("", 0.0) for o in out]
 
 
 # -- runners: where windows are translated ------------------------------------------------
@@ -774,7 +797,7 @@ def _run_job(job: JobSpec) -> Summary:
                     result = future.result()
                 except Exception as exc:
                     raise _unwrap(exc, job.server) from None
-                data = format_window(records, result.translations, job.fmt)
+                data = format_window(records, result.translations, job.fmt, result.scores)
                 window_counts = {**result.counts, "lines": len(records), "replaced": sum(r.replaced for r in records)}
                 sink.commit(result.index, data, window_counts)
                 for k in COUNTERS:

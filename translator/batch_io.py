@@ -7,7 +7,9 @@ Input is read as bytes and split on b"\\n" only (a trailing "\\r" is dropped), a
 - `text`: one sentence per line; the output has one translation per line.
 - `jsonl`: one JSON object per line with the text in `text_field`; every field
   passes through, the output adds the translation in `output_field` (and the
-  line number in `id_field` when the object has no id).
+  line number in `id_field` when the object has no id), and with `score_field`
+  the translation's score (length-normalised log-probability, 4 decimals; 0.0
+  for a blank text, as `Translator.translate` gives it, and null for a skipped line).
 
 A blank line (both formats) gives an empty output line, so output line N
 always answers input line N. Nothing here holds more than one window in memory.
@@ -50,10 +52,15 @@ class RecordFormat:
     text_field: str = "text"
     id_field: str = "id"
     output_field: str = "translation"
+    score_field: str | None = None  # jsonl: also write each translation's score in this field
 
     def __post_init__(self) -> None:
         if self.kind not in FORMATS:
             raise TranslatorError(f"format must be one of {', '.join(FORMATS)}, got {self.kind!r}")
+        if self.score_field is not None and self.kind != "jsonl":
+            raise TranslatorError("--score-field: only with --format jsonl (text output is one translation per line)")
+        if self.score_field in (self.output_field, self.id_field):
+            raise TranslatorError(f"--score-field {self.score_field!r} is also the translation's or the id's field")
 
 
 @dataclasses.dataclass(slots=True)
@@ -196,16 +203,22 @@ def _one_line(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
-def format_window(records: list[Record], translations: list[str], fmt: RecordFormat) -> bytes:
-    """The output lines of one window (each ends with "\\n")."""
+def format_window(
+    records: list[Record], translations: list[str], fmt: RecordFormat, scores: list[float | None] | None = None
+) -> bytes:
+    """The output lines of one window (each ends with "\\n"); `scores` for `fmt.score_field`."""
     out: list[str] = []
-    for record, translation in zip(records, translations, strict=True):
+    for n, (record, translation) in enumerate(zip(records, translations, strict=True)):
         if fmt.kind == "text":
             out.append(_one_line(translation))
         elif record.obj is None:
             out.append("")
         else:
-            out.append(json.dumps({**record.obj, fmt.output_field: translation}, ensure_ascii=False))
+            obj = {**record.obj, fmt.output_field: translation}
+            if fmt.score_field is not None:
+                score = scores[n] if scores is not None else None
+                obj[fmt.score_field] = None if score is None else round(score, 4)
+            out.append(json.dumps(obj, ensure_ascii=False))
     return "".join(line + "\n" for line in out).encode("utf-8")
 
 

@@ -168,7 +168,7 @@ def _batch_job(args: argparse.Namespace) -> int:
     job = JobSpec(
         input=Path(args.input),
         output=Path(args.output) if args.output else None,
-        fmt=RecordFormat(args.format, args.text_field, args.id_field, args.output_field),
+        fmt=RecordFormat(args.format, args.text_field, args.id_field, args.output_field, args.score_field),
         errors=args.errors,
         window=args.window,
         overlong=args.overlong,
@@ -206,6 +206,7 @@ _BATCH_DEFAULTS: dict[str, object] = {
     "text_field": "text",
     "id_field": "id",
     "output_field": "translation",
+    "score_field": None,
     "window": 10000,
     "overlong": "split",
     "workers": 1,
@@ -522,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--text-field", help="jsonl: field with the text (default text)")
     g.add_argument("--id-field", help="jsonl: id field (default id), added as the line number if missing")
     g.add_argument("--output-field", help="jsonl: the translation's field (default translation)")
+    g.add_argument("--score-field", help="jsonl: also write each translation's score in this field "
+                   "(length-normalised log-probability, higher is better; null for a line that "
+                   "--overlong skip skipped)")  # fmt: skip
     g.add_argument("--window", type=_positive_int, help="lines sorted and committed together (default 10000)")
     g.add_argument("--overlong", choices=["split", "refuse", "skip"],
                    help="a line over --max-input-tokens: split into sentences/word chunks (default), "

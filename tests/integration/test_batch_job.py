@@ -108,6 +108,19 @@ def test_jsonl_ids_pass_through_fields_and_gzip(
     assert json.loads(got[3]) == {"id": 7, "src": "", "fr": ""}
     assert fr[0] == "runs dog red"
 
+    # --score-field: each translation's score, as the library gives it
+    code, _, _ = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(inp), "-o", str(out), "--restart",
+                     "--format", "jsonl", "--text-field", "src", "--output-field", "fr", "--score-field", "score",
+                     "--window", "2", "--beam", "2", "--threads", "1", "--quiet")  # fmt: skip
+    from translator.inference import Translator
+
+    scores = [r.score for r in Translator(tiny_bundle, threads=1).translate(["red dog runs", "the big cat sits"],
+                                                                             beam_size=2)]  # fmt: skip
+    got = gzip.decompress(out.read_bytes()).decode().split("\n")
+    assert code == 0 and [json.loads(got[n])["score"] for n in (0, 1, 3)] == [round(scores[0], 4),
+                                                                             round(scores[1], 4), 0.0]  # fmt: skip
+    assert json.loads(got[0])["fr"] == fr[0] and scores[0] < 0
+
 
 def test_empty_overlong_and_invalid_lines(
     capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path
@@ -266,6 +279,21 @@ def test_remote_job_gives_identical_output(
                        "-o", str(out), *JOB, "--workers", "2", "--max-in-flight", "16")  # fmt: skip
     assert code == 0, err
     assert out.read_bytes() == reference
+
+    # JSONL with scores: the server's are its own computation (its batches), float32 on the wire
+    inp = tmp_path / "in.jsonl"
+    texts = corpus.read_text().splitlines()[:40]
+    inp.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    jobs = {}
+    for mode, extra in (("local", []), ("remote", ["--server", server])):
+        out = tmp_path / f"{mode}.jsonl"
+        code, _, err = run(capsys, "translate", "--model", str(tiny_bundle), "-i", str(inp), "-o", str(out), *extra,
+                           "--format", "jsonl", "--score-field", "score", *JOB, "--quiet")  # fmt: skip
+        assert code == 0, err
+        jobs[mode] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["translation"] for r in jobs["remote"]] == [r["translation"] for r in jobs["local"]]
+    assert all(abs(r["score"] - q["score"]) < 1e-3 for r, q in zip(jobs["remote"], jobs["local"], strict=True))
+    assert sum(r["score"] < 0 for r in jobs["local"]) == sum(bool(t.strip()) for t in texts)
 
     other = tmp_path / "other-bundle"  # a different local tokenizer bundle is refused
     other.mkdir()

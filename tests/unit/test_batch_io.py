@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from translator.batch import (
     DecodeOptions,
+    JobSpec,
     RemoteEngine,
     WindowTask,
     split_overlong,
@@ -37,7 +39,7 @@ def count_words(text: str) -> int:
 
 
 class WordEngine:
-    """Uppercases; one token per word; records its calls."""
+    """Uppercases, scores minus the number of words; one token per word; records its calls."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -46,10 +48,12 @@ class WordEngine:
     def count(self, text: str) -> int:
         return count_words(text)
 
-    def translate(self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]) -> list[str]:
+    def translate(
+        self, segments: list[str], lengths: list[int], done: Callable[[list[int]], None]
+    ) -> list[tuple[str, float]]:
         self.calls.append(list(segments))
         done(list(range(len(segments))))
-        return [s.upper() for s in segments]
+        return [(s.upper(), -float(count_words(s))) for s in segments]
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -105,11 +109,26 @@ def test_parse_and_format_jsonl() -> None:
     assert json.loads(out[0]) == {"id": "x1", "src": "a dog", "meta": {"k": [1, 2]}, "fr": "un chien"}
     assert out[1] == "" and json.loads(out[2]) == {"id": 3, "src": "café", "fr": "café!"}
     assert "café" in out[2]  # UTF-8, not \u escapes
+    scored = dataclasses.replace(fmt, score_field="score")
+    out = format_window(records, ["un chien", "", ""], scored, [-0.123456, None, None]).decode().split("\n")
+    assert json.loads(out[0])["score"] == -0.1235 and out[1] == "" and json.loads(out[2])["score"] is None
+    with pytest.raises(TranslatorError, match="--score-field: only with --format jsonl"):
+        RecordFormat("text", score_field="score")
+    with pytest.raises(TranslatorError, match="--score-field 'fr' is also"):
+        dataclasses.replace(fmt, score_field="fr")
     for bad, message in ((b"{nope", "line 5 is not valid JSON"), (b"[1]", "line 5 is not a JSON object"),
                          (b'{"text": "x"}', "line 5: field 'src' must be a string, it is missing"),
                          (b'{"src": 3}', "line 5: field 'src' must be a string, it is a int")):  # fmt: skip
         with pytest.raises(TranslatorError, match=message):
             parse_window([bad], 5, fmt, "strict", "in.jsonl")
+
+
+def test_an_unset_score_field_is_not_in_the_job_fingerprint(tmp_path: Path) -> None:
+    """A journal begun before --score-field existed resumes; one with it set is a different job."""
+    plain = JobSpec(input=tmp_path / "in.jsonl", output=None, fmt=RecordFormat("jsonl")).options_fingerprint()
+    scored = JobSpec(input=tmp_path / "in.jsonl", output=None, fmt=RecordFormat("jsonl", score_field="s"))
+    assert "format.score_field" not in plain and plain["format.kind"] == "jsonl"
+    assert scored.options_fingerprint() == {**plain, "format.score_field": "s"}
 
 
 def test_a_translation_never_breaks_lines() -> None:
@@ -145,12 +164,14 @@ def test_window_policies_keep_alignment() -> None:
     engine = WordEngine(limit=3)
     result = translate_window(WindowTask(0, 1, texts, "in.txt", "split"), engine, progress.append)
     assert result.translations == ["A B", "", "", "ONE TWO THREE. FOUR FIVE", "X Y Z W V", "C"]
+    assert result.scores == [-2.0, 0.0, 0.0, -2.5, -2.5, -1.0]  # a split line: the mean of its pieces'
     assert result.counts == {"empty": 2, "split": 2, "skipped": 0}
     assert sum(progress) == len(texts)
     assert engine.calls == [["a b", "one two three.", "four five", "x y z", "w v", "c"]]
 
     result = translate_window(WindowTask(0, 1, texts, "in.txt", "skip"), WordEngine(3), lambda n: None)
     assert result.translations == ["A B", "", "", "", "", "C"]
+    assert result.scores == [-2.0, 0.0, 0.0, None, None, -1.0]  # skipped: no score
     assert result.counts == {"empty": 2, "split": 0, "skipped": 2}
 
     with pytest.raises(TranslatorError, match=r"in.txt: line 104 is 5 tokens long; the limit is max_input_tokens=3"):
@@ -228,7 +249,7 @@ class FlakyStub:
             for n, r in enumerate(requests):
                 if first and n == 1:
                     raise Unavailable()
-                yield pb.TranslateStreamResponse(id=r.id, translation=pb.Translation(text=r.text.upper()))
+                yield pb.TranslateStreamResponse(id=r.id, translation=pb.Translation(text=r.text.upper(), score=-0.5))
 
         return FakeCall(responses())
 
@@ -243,5 +264,5 @@ def test_remote_window_is_retried_on_unavailable() -> None:
     engine = RemoteEngine(client, FakeTokenizer(), 10, DecodeOptions(), max_in_flight=2)  # type: ignore[arg-type]
     progress: list[int] = []
     result = translate_window(WindowTask(0, 1, ["a b", "", "c d e"], "in", "split"), engine, progress.append)
-    assert result.translations == ["A B", "", "C D E"]
+    assert result.translations == ["A B", "", "C D E"] and result.scores == [-0.5, 0.0, -0.5]
     assert client.stub.calls == 2 and sum(progress) == 3  # nothing counted twice
