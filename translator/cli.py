@@ -265,7 +265,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
         names = ", ".join(_option(dest) for dest in explicit)
         raise TranslatorError(f"{names}: only for -i FILE jobs (batch translation of a file)")
     if args.input and (args.json or args.n_best > 1):
-        raise TranslatorError("--json, --n-best: only for texts and stdin (a -i FILE job writes one line per line)")
+        raise TranslatorError("--json, --n-best: only for texts and stdin (-i FILE jobs: --format jsonl --score-field)")
     if args.n_best > 1 and not args.json:
         raise TranslatorError("--n-best: only with --json (the plain output is one line per text)")
     if args.server and not args.verbatim:
