@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from server.errors import (
     PermissionDeniedError,
@@ -20,6 +21,7 @@ from server.errors import (
     status_for,
 )
 from server.metrics import Metrics
+from translator.errors import TranslatorError
 
 logger = logging.getLogger("server.access")
 SERVICE_PREFIX = "/translator.v1.Translator/"
@@ -50,9 +52,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 
     Before the call: UNAVAILABLE while the model is loading or the server is
     draining (`state()` returns a reason), then the API key check (missing:
-    UNAUTHENTICATED, wrong: PERMISSION_DENIED). Any exception the servicer
-    raises becomes a status through `server.errors.status_for`; this is the
-    only place that turns exceptions into statuses.
+    UNAUTHENTICATED, wrong: PERMISSION_DENIED). Requests are parsed here, not
+    by gRPC before the call, so that bytes that are not a valid message (a
+    string with bad UTF-8, a broken encoding) are INVALID_ARGUMENT, counted
+    and logged like any call, instead of UNKNOWN with a stack trace. Any
+    exception the servicer raises becomes a status through
+    `server.errors.status_for`; this is the only place that turns exceptions
+    into statuses.
     """
 
     def __init__(self, metrics: Metrics, api_keys: tuple[str, ...], state: Callable[[], str | None]) -> None:
@@ -70,13 +76,25 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or not method_path.startswith(SERVICE_PREFIX):
             return handler
         method = method_path.removeprefix(SERVICE_PREFIX)
+        parse = handler.request_deserializer
         if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._wrap_unary(handler.unary_unary, method))
+            wrapped = self._wrap_unary(handler.unary_unary, method, parse)
+            return handler._replace(unary_unary=wrapped, request_deserializer=None)
         if handler.stream_stream is not None:
-            return handler._replace(stream_stream=self._wrap_stream(handler.stream_stream, method))
+            wrapped_stream = self._wrap_stream(handler.stream_stream, method, parse)
+            return handler._replace(stream_stream=wrapped_stream, request_deserializer=None)
         return handler
 
     # -- checks ----------------------------------------------------------------
+    @staticmethod
+    def _parse(parse: Callable[[bytes], Any] | None, raw: Any, method: str) -> Any:
+        if parse is None:
+            return raw
+        try:
+            return parse(raw)
+        except DecodeError as exc:
+            raise TranslatorError(f"malformed {method} request: {exc}") from None
+
     def _admit(self, context: grpc.aio.ServicerContext) -> None:
         reason = self.state()
         if reason is not None:
@@ -122,12 +140,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         )
 
     # -- wrappers ------------------------------------------------------------
-    def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], method: str) -> Callable[..., Awaitable[Any]]:
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    def _wrap_unary(
+        self, behavior: Callable[..., Awaitable[Any]], method: str, parse: Callable[[bytes], Any] | None
+    ) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(raw: Any, context: grpc.aio.ServicerContext) -> Any:
             call, code = _Call.start(context), grpc.StatusCode.OK
             try:
                 self._admit(context)
-                return await behavior(request, context)
+                return await behavior(self._parse(parse, raw, method), context)
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
@@ -143,13 +163,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         return wrapper
 
     def _wrap_stream(
-        self, behavior: Callable[..., AsyncIterator[Any]], method: str
+        self, behavior: Callable[..., AsyncIterator[Any]], method: str, parse: Callable[[bytes], Any] | None
     ) -> Callable[..., AsyncIterator[Any]]:
-        async def wrapper(request_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def wrapper(raw_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             call, code, items = _Call.start(context), grpc.StatusCode.OK, 0
+
+            async def requests() -> AsyncIterator[Any]:
+                async for raw in raw_iterator:
+                    yield self._parse(parse, raw, method)
+
             try:
                 self._admit(context)
-                async for response in behavior(request_iterator, context):
+                async for response in behavior(requests(), context):
                     items += 1
                     yield response
             except grpc.aio.AbortError:

@@ -441,6 +441,28 @@ def test_bad_requests(srv: Running, request_: pb.TranslateRequest, code: str, ne
     assert err.code().name == code and needle in err.details()
 
 
+def test_bytes_that_are_not_a_request_are_invalid_argument(srv: Running) -> None:
+    """Parsed by the interceptor, not inside gRPC (UNKNOWN, with a stack trace in the log)."""
+    raw = {"request_serializer": bytes, "response_deserializer": bytes}
+    translate = srv.channel.unary_unary("/translator.v1.Translator/Translate", **raw)
+    bad_utf8 = b"\x0a\x04ab\xff\xfe"  # texts[0]: 4 bytes that are not UTF-8
+    for body, needle in ((bad_utf8, "bad UTF-8"), (b"\xff\xff\xff", "corrupt")):
+        err = rpc_error(translate, body, timeout=10)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "malformed Translate request" in err.details()
+        assert needle in err.details()
+    assert srv.stub.Translate(pb.TranslateRequest(texts=["red dog"]), timeout=10).translations[0].text == "dog red"
+    stream = srv.channel.stream_stream("/translator.v1.Translator/TranslateStream", **raw)
+    good = pb.TranslateStreamRequest(id="a", text="red dog").SerializeToString()
+    answers = []
+    with pytest.raises(grpc.RpcError) as info:
+        for answer in stream(iter([good, b"\x12\x02\xff\xfe", good]), timeout=10):
+            answers.append(pb.TranslateStreamResponse.FromString(answer))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "malformed TranslateStream" in info.value.details()
+    assert [a.translation.text for a in answers] in ([], ["dog red"])  # the item before may have been answered
+    with urllib.request.urlopen(f"http://127.0.0.1:{srv.app.metrics_port}/metrics", timeout=5) as r:
+        assert 'translator_requests_total{code="INVALID_ARGUMENT",method="TranslateStream"}' in r.read().decode()
+
+
 def test_blank_text_gives_an_empty_translation(srv: Running) -> None:
     response = srv.stub.Translate(pb.TranslateRequest(texts=["", "   "]), timeout=10)
     assert [t.text for t in response.translations] == ["", ""]
