@@ -65,7 +65,7 @@ import torch
 from torch import Tensor
 
 from translator.errors import TranslatorError
-from translator.inference import Translator, length_batches
+from translator.inference import Hypothesis, Translator, block_attention, length_batches
 from translator.links import (
     DEFAULT_METHOD,
     DEFAULT_THRESHOLD,
@@ -74,6 +74,7 @@ from translator.links import (
     format_pharaoh,
     grow_diag_final_and,
 )
+from translator.sentences import split_sentences
 from translator.torch_engine import pad_batch
 
 if TYPE_CHECKING:
@@ -423,6 +424,55 @@ def _check_methods(methods: Iterable[str]) -> None:
             raise TranslatorError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
+def sentence_pairs(
+    translator: Translator, source: str, target: str, src_ids: list[int], tgt_ids: list[int]
+) -> list[tuple[list[int], list[int]]]:
+    """The (source ids, target ids) units a pair is force-decoded in: its sentences, paired in
+    order, when both sides have the same number of them (`translator.sentences`) and their
+    pieces are the whole texts' pieces; else the whole pair. The model learnt single
+    sentences: decoded whole, a text of several lets a word attend to another sentence."""
+    sources, targets = split_sentences(source), split_sentences(target)
+    if len(sources) < 2 or len(sources) != len(targets):
+        return [(src_ids, tgt_ids)]
+    encode = translator.tokenizer.encode
+    units = [(encode(s), encode(t)) for s, t in zip(sources, targets, strict=True)]
+    if [i for s, _ in units for i in s] != src_ids or [i for _, t in units for i in t] != tgt_ids:
+        return [(src_ids, tgt_ids)]
+    if any(not s or not t for s, t in units):
+        return [(src_ids, tgt_ids)]
+    return units
+
+
+def _paired_attention(
+    translator: Translator,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    src_ids: list[list[int]],
+    tgt_ids: list[list[int]],
+    max_batch_size: int,
+    by_sentence: bool = True,
+) -> list[Tensor]:
+    """Forced (L, nh, T+1, S+1) attention of each pair; `by_sentence`: block-diagonal over its
+    sentence pairs (`sentence_pairs`), as for a translated text of several sentences."""
+    attention = full_context_attention if translator.config.alignment_full_context else forced_attention
+    pairs = zip(sources, targets, src_ids, tgt_ids, strict=True)
+    units = [sentence_pairs(translator, *p) if by_sentence else [(p[2], p[3])] for p in pairs]
+    flat = attention(translator, [s for u in units for s, _ in u], [t for u in units for _, t in u], max_batch_size)
+    out: list[Tensor] = []
+    pieces = translator.tokenizer.pieces
+    first = 0
+    for unit in units:
+        blocks, first = flat[first : first + len(unit)], first + len(unit)
+        if len(unit) == 1:
+            out.append(blocks[0])
+            continue
+        hyps = [Hypothesis("", 0.0, 0.0, pieces(t), a) for (_, t), a in zip(unit, blocks, strict=True)]
+        joined = block_attention([pieces(s) for s, _ in unit], hyps)
+        assert joined is not None
+        out.append(joined)
+    return out
+
+
 def _check_texts(name: str, texts: Sequence[str]) -> None:
     if isinstance(texts, str):
         raise TranslatorError(f"{name} must be a list of strings, not a string")
@@ -464,6 +514,7 @@ def align(
     beam_size: int = 5,
     max_batch_size: int = 32,
     tokenized: bool = False,
+    by_sentence: bool = True,
     adapt_steps: int = 0,
     guide: Sequence[Sequence[Sequence[tuple[int, int]]]] | None = None,
 ) -> list[Alignment]:
@@ -480,6 +531,9 @@ def align(
     model aligns their natural form (`translator.detokenize`) and the links and the
     word-level attention are reported over the given tokens.
 
+    `by_sentence`: a pair whose sides have the same number of sentences is force-decoded
+    sentence by sentence (`sentence_pairs`); False decodes every pair whole.
+
     `adapt_steps` > 0 (with `targets`): first train a copy of the model that many
     steps on the pairs themselves (`translator.adapt`), as statistical aligners fit
     the sentences they align. `guide` (with `adapt_steps`): per pair, one or more sets
@@ -495,7 +549,7 @@ def align(
     [result] = align_methods(
         translator, sources, targets, [(method, threshold)], layer=layer, head=head, renormalize=renormalize,
         return_raw_attention=return_raw_attention, beam_size=beam_size, max_batch_size=max_batch_size,
-        tokenized=tokenized,
+        tokenized=tokenized, by_sentence=by_sentence,
     )  # fmt: skip
     return result
 
@@ -513,6 +567,7 @@ def align_methods(
     beam_size: int = 5,
     max_batch_size: int = 32,
     tokenized: bool = False,
+    by_sentence: bool = True,
 ) -> list[list[Alignment]]:
     """`align` read with several hard-link methods: the attention is computed once and
     each (method, threshold; None = DEFAULT_THRESHOLD) gets its list of alignments."""
@@ -528,7 +583,7 @@ def align_methods(
         natural = align_methods(
             translator, [d.text for d in src_d], None if tgt_d is None else [d.text for d in tgt_d], methods,
             layer=layer, head=head, renormalize=renormalize, return_raw_attention=return_raw_attention,
-            beam_size=beam_size, max_batch_size=max_batch_size,
+            beam_size=beam_size, max_batch_size=max_batch_size, by_sentence=by_sentence,
         )  # fmt: skip
         if tgt_d is None:  # translations: one word per token already
             tgt_d = [detokenize(a.target, "fr") for a in natural[0]]
@@ -549,8 +604,7 @@ def align_methods(
     tok = translator.tokenizer
     if targets is not None:
         tgt_ids = _encode(translator, "target", targets)
-        attention = full_context_attention if translator.config.alignment_full_context else forced_attention
-        raws = attention(translator, src_ids, tgt_ids, max_batch_size)
+        raws = _paired_attention(translator, sources, targets, src_ids, tgt_ids, max_batch_size, by_sentence)
         tgt_texts = list(targets)
         src_pieces = [tok.pieces(ids) for ids in src_ids]
         tgt_pieces = [tok.pieces(ids) for ids in tgt_ids]

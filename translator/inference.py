@@ -327,13 +327,15 @@ def join_sentences(text: str, sentences: Sequence[TranslationResult], length_pen
                 score=length_norm(log_prob, length, length_penalty),
                 log_prob=log_prob,
                 target_tokens=[p for h in hyps for p in h.target_tokens],
-                attention=_block_attention([r.source_tokens for r in sentences], hyps),
+                attention=block_attention([r.source_tokens for r in sentences], hyps),
             )
         )
     return TranslationResult(text, [p for r in sentences for p in r.source_tokens], hypotheses)
 
 
-def _block_attention(sources: Sequence[Sequence[str]], hyps: Sequence[Hypothesis]) -> Tensor | None:
+def block_attention(sources: Sequence[Sequence[str]], hyps: Sequence[Hypothesis]) -> Tensor | None:
+    """The attention of consecutive (source, hypothesis) sentences as one text's (see `join_sentences`);
+    None if a hypothesis has none."""
     blocks = [h.attention for h in hyps]
     if any(b is None for b in blocks):
         return None

@@ -15,6 +15,7 @@ from translator.align import Alignment, align, align_methods
 from translator.cli import main
 from translator.errors import TranslatorError
 from translator.inference import Translator
+from translator.links import format_pharaoh
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +83,28 @@ def test_reverse_task_gives_the_anti_diagonal(translator: Translator, pairs: tup
     assert recall >= 0.85 and precision >= 0.85, (recall, precision)
     recall, precision = anti_diagonal_recall_precision(align(translator, src, method="t2s", layer=-1))
     assert recall >= 0.85 and precision >= 0.85, (recall, precision)
+
+
+def test_a_pair_of_several_sentences_is_force_decoded_sentence_by_sentence(translator: Translator) -> None:
+    """Each sentence is decoded against its own: no link crosses sentences, the attention is
+    block-diagonal, and the links are those of the sentences aligned one by one."""
+    first, second = ("red dog runs?", "runs dog red?"), ("big cat sits", "sits cat big")
+    [whole] = align(translator, [f"{first[0]} {second[0]}"], [f"{first[1]} {second[1]}"], return_raw_attention=True)
+    one, two = align(translator, [first[0], second[0]], [first[1], second[1]], return_raw_attention=True)
+    shifted = [(i + 3, j + 3, score) for i, j, score in two.links]
+    assert whole.pharaoh() == format_pharaoh([*one.links, *shifted])
+    assert [s for *_, s in whole.links] == pytest.approx([s for *_, s in [*one.links, *shifted]], abs=1e-5)
+    raw, s1, t1 = whole.raw_attention, len(one.source_tokens), len(one.target_tokens)
+    assert raw is not None and one.raw_attention is not None
+    assert raw.shape[-2:] == (t1 + len(two.target_tokens) + 1, s1 + len(two.source_tokens) + 1)
+    assert float(raw[..., :t1, s1:-1].abs().sum()) == 0 and float(raw[..., t1:-1, :s1].abs().sum()) == 0
+    assert torch.allclose(raw[..., :t1, :s1], one.raw_attention[..., :t1, :s1])
+    [off] = align(translator, [f"{first[0]} {second[0]}"], [f"{first[1]} {second[1]}"], by_sentence=False,
+                  return_raw_attention=True)  # fmt: skip
+    assert off.raw_attention is not None and float(off.raw_attention[..., :t1, s1:-1].abs().sum()) > 0
+    # sentences that do not pair up (2 against 1) are decoded whole
+    [uneven] = align(translator, [f"{first[0]} {second[0]}"], ["runs dog red sits cat big"], return_raw_attention=True)
+    assert uneven.raw_attention is not None and float(uneven.raw_attention[..., :t1, s1:-1].abs().sum()) > 0
 
 
 def test_onnx_engine_gives_the_same_links(

@@ -452,7 +452,9 @@ class AlignRequest(_message.Message):
     """The English text (non-empty; same limits as a `Translate` text)."""
     target: _builtins.str
     """The French text to force-decode. Unset: translate `source` first and
-    align that translation.
+    align that translation. When both sides have the same number of
+    sentences, each sentence is force-decoded against its own (links and
+    attention are block-diagonal), as a translated text of several sentences.
     """
     method: _builtins.str
     """Link-extraction method, as in `translator.align.align`:
