@@ -24,13 +24,13 @@ MIN_CLAUSE_WORDS = 4  # words a clause must keep on each side of a cut
 # what starts a clause with a subject of its own after ", and" / ", but" / ", while": a determiner,
 # a number word or a pronoun ("while a clown runs"), not a verb or a participle ("and are
 # talking", "while holding the mask") nor the rest of a list ("striped shirt, and blue jeans")
-_SUBJECT = (
+SUBJECT = (
     r"(?:a|an|the|another|one|two|three|four|five|six|seven|eight|nine|ten|some|several|many|"
     r"his|her|their|its|my|our|your|this|that|these|those|he|she|they|it|we|i|you|people)\b"
 )
-_BOUNDARY = re.compile(rf",\s+(and|but|while)\s+(?={_SUBJECT})|\s*(;)\s+", re.IGNORECASE)
+_BOUNDARY = re.compile(rf",\s+(and|but|while)\s+(?={SUBJECT})|\s*(;)\s+", re.IGNORECASE)
 FRENCH = {"and": "et", "but": "mais", "while": "tandis que", ";": ";"}
-_VOWEL = set("aeiouyàâäéèêëîïôöùûü")
+VOWELS = set("aeiouyàâäéèêëîïôöùûü")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +81,7 @@ def join_clauses(clauses: Sequence[Clause], translations: Sequence[str]) -> str:
         out = out.rstrip().rstrip(".,;").rstrip()
         if connector == ";":
             out += " ; " + text
-        elif connector.lower().endswith("que") and text[:1].lower() in _VOWEL:
+        elif connector.lower().endswith("que") and text[:1].lower() in VOWELS:
             out += f", {connector[:-1]}'{text}"
         else:
             out += f", {connector} {text}"

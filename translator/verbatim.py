@@ -17,7 +17,9 @@ spans through; this module does that, in three steps:
    A question or an exclamation ("Is the dog running?") is translated with a full
    stop, the sentence end of nearly all the training captions (4 of 29,000 end with
    "?"), and its mark is put back, French-spaced ("... court ?"); the model drops it
-   otherwise.
+   otherwise. A yes/no question without spans ("Is the dog running?") is translated as
+   its statement and asked with "Est-ce que" ("Est-ce que le chien court ?",
+   `translator.questions`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -40,6 +42,7 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
 
 URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
@@ -71,6 +74,7 @@ class Prepared:
     spans: tuple[Span, ...] = ()
     upper: bool = False  # the source was in capitals: the translation is put in capitals
     ending: str = ""  # the source's closing "?" or "!" (the model translated the sentence with "." instead)
+    question: bool = False  # the model translated the question's statement: ask its translation
 
     @property
     def copy_only(self) -> bool:
@@ -207,7 +211,10 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     elif _title_case(text):
         words = text.split(" ")
         text = " ".join([words[0], *map(_uncapitalize, words[1:])])
-    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "")
+    said = statement(text[:-1]) if ending and ending.group(1).startswith("?") and not spans else None
+    if said is not None:
+        text = said + "."
+    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said is not None)
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
@@ -281,6 +288,8 @@ def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str
         out = prefix + left + span.text + right
         pos = len(translation) - len(rest)
     out += case(translation[pos:])
+    if prepared.question:
+        out = case(ask(out))
     if prepared.ending:  # French sets "?" and "!" off with a space
         out = out.rstrip()
         stops = len(out) - len(out.rstrip("."))

@@ -99,10 +99,11 @@ def test_restore_capitals_but_not_the_spans() -> None:
 @pytest.mark.parametrize(
     ("text", "model_sees", "ending"),
     [
-        ("Is the dog running?", "Is the dog running.", "?"),
+        ("Is the dog running?", "The dog is running.", "?"),  # a yes/no question: its statement
+        ("Does the dog run?", "Does the dog run.", "?"),  # other questions as they are
         ("A dog runs !", "A dog runs.", "!"),
         ("Really?!  ", "Really.", "?!"),
-        ("IS IT RAINING?", "Is it raining.", "?"),  # with capitals
+        ("IS IT RAINING?", "It is raining.", "?"),  # with capitals
         ("Visit www.x.org?", "Visit.", "?"),  # the URL is cut out, the mark stays outside it
         ("A dog runs.", "A dog runs.", ""),
         ("What? A dog runs.", "What? A dog runs.", ""),  # only at the end (one sentence per call)
@@ -112,6 +113,7 @@ def test_restore_capitals_but_not_the_spans() -> None:
 def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, model_sees: str, ending: str) -> None:
     p = prepare(text, unknown)
     assert (p.text, p.ending) == (model_sees, ending)
+    assert p.question is (model_sees in ("The dog is running.", "It is raining."))
     assert p.changed is (text != model_sees)
     assert p.copy_only is (text == "12345?")
 
@@ -119,11 +121,12 @@ def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, m
 @pytest.mark.parametrize(
     ("text", "translation", "expected"),
     [
-        ("Is the dog running?", "Le chien court.", "Le chien court ?"),
-        ("Is the dog running?", "Le chien court", "Le chien court ?"),  # no full stop: the mark is added
+        ("Is the dog running?", "Le chien court.", "Est-ce que le chien court ?"),
+        ("Is the dog running?", "Le chien court", "Est-ce que le chien court ?"),  # no full stop: the mark is added
+        ("Does the dog run?", "Le chien court.", "Le chien court ?"),
         ("Wait...!", "Attendez...", "Attendez... !"),  # an ellipsis is not the full stop
         ("Wait!", "Attendez..", "Attendez !"),
-        ("IS IT RAINING?", "Il pleut.", "IL PLEUT ?"),
+        ("IS IT RAINING?", "Il pleut.", "EST-CE QU'IL PLEUT ?"),
         ("Really?!", "", "?!"),
     ],
 )

@@ -1,0 +1,121 @@
+"""Yes/no questions: translated as their statement and asked with "Est-ce que", against as they are.
+
+    python scripts/eval_questions.py --model models/default --out reports/questions
+
+Multi30k has no questions, so they are made from val: every caption of the shape the rule
+handles ("A man is riding a bike." -> "Is a man riding a bike?") whose question turns back
+into the same statement (`translator.questions.statement`). Each question is translated with
+the rule (on, the default) and without it (off: the question is translated as it is, with a
+full stop, and the "?" put back). The question form differs by design ("Est-ce que le chien
+court ?" against "Le chien court ?", both French), so what is scored is the content: each
+output without its "Est-ce que" and "?", as a statement, against the caption's reference.
+The captions themselves, translated as statements, are the ceiling.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import sys
+from pathlib import Path
+
+import sacrebleu
+from eval_common import eval_parser, write_report
+
+import translator.verbatim
+from translator.inference import Translator
+from translator.questions import AUXILIARIES, statement
+
+_ASKED = re.compile(r"^Est-ce qu(?:e |')", re.IGNORECASE)
+
+
+def question_of(caption: str) -> str | None:
+    """ "A man is riding a bike." -> "Is a man riding a bike?" when the rule maps it back."""
+    if not caption.endswith("."):
+        return None
+    words = caption[:-1].split()
+    for k in range(1, min(len(words), 6)):
+        if words[k] in AUXILIARIES:
+            subject = [words[0][:1].lower() + words[0][1:], *words[1:k]]
+            asked = " ".join([words[k].capitalize(), *subject, *words[k + 1 :]])
+            return asked + "?" if statement(asked) == caption[:-1] else None
+    return None
+
+
+def content(output: str) -> str:
+    """The statement inside a translated question: "Est-ce qu'un homme court ?" -> "Un homme court." """
+    text = _ASKED.sub("", output.strip()).removesuffix("?").rstrip().rstrip(".")
+    return (text[:1].upper() + text[1:] + ".") if text else text
+
+
+def main() -> int:
+    ap = eval_parser(__doc__ or "", "reports/questions")
+    args = ap.parse_args()
+    with gzip.open(Path(args.data) / "val.en.gz", "rt", encoding="utf-8") as f:
+        captions = [line.rstrip("\n") for line in f]
+    with gzip.open(Path(args.data) / "val.fr.gz", "rt", encoding="utf-8") as f:
+        references = [line.rstrip("\n") for line in f]
+    chosen = [(q, c, r) for c, r in zip(captions, references, strict=True) if (q := question_of(c))]
+    questions = [q for q, _, _ in chosen]
+    refs = [[r for _, _, r in chosen]]
+    tr = Translator(args.model, threads=args.threads)
+
+    def translate(texts: list[str]) -> list[str]:
+        return [r.text for r in tr.translate(texts, beam_size=args.beam)]
+
+    on = translate(questions)
+    rule = translator.verbatim.statement
+    translator.verbatim.statement = lambda question: None  # off: the rules before translator.questions
+    try:
+        off = translate(questions)
+    finally:
+        translator.verbatim.statement = rule
+    ceiling = translate([c for _, c, _ in chosen])
+    rows = {
+        "as they are (off)": off,
+        "statement + Est-ce que (on)": on,
+        "the captions as statements (ceiling)": ceiling,
+    }
+    scores = {}
+    for label, outputs in rows.items():
+        bodies = [content(o) for o in outputs]
+        scores[label] = {
+            "bleu": round(sacrebleu.corpus_bleu(bodies, refs).score, 2),
+            "chrf": round(sacrebleu.corpus_chrf(bodies, refs).score, 2),
+            "end_with_question_mark": sum(o.rstrip().endswith("?") for o in outputs),
+        }
+    examples = [
+        {"question": q, "off": a, "on": b, "reference": r}
+        for (q, _, r), a, b in list(zip(chosen, off, on, strict=True))[:8]
+    ]
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "model": args.model,
+        "beam": args.beam,
+        "questions": len(chosen),
+        "scores": scores,
+        "examples": examples,
+    }
+    md = [
+        '# Yes/no questions: statement + "Est-ce que" against as they are',
+        "",
+        f"`{report['command']}`",
+        "",
+        f'{len(chosen)} questions made from val captions ("A man is riding a bike." -> "Is a man riding a '
+        f"bike?\"), model `{args.model}`, beam {args.beam}. BLEU and chrF of each output's content (without "
+        '"Est-ce que" and "?", as a statement) against the caption\'s reference.',
+        "",
+        "| translation | BLEU (content) | chrF (content) | outputs ending with ? |",
+        "|---|---|---|---|",
+        *(f"| {label} | {s['bleu']} | {s['chrf']} | {s['end_with_question_mark']} |" for label, s in scores.items()),
+        "",
+        "| question | off | on | reference (statement) |",
+        "|---|---|---|---|",
+        *(f"| {e['question']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
+    ]
+    write_report(args.out, report, md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

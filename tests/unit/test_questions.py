@@ -1,0 +1,45 @@
+"""Yes/no questions: the statement the model translates, and the French question made of its translation."""
+
+from __future__ import annotations
+
+import pytest
+
+from translator.questions import ask, statement
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        ("Is the dog running", "The dog is running"),
+        ("Are two women sitting on a bench", "Two women are sitting on a bench"),
+        ("Are the children in the park", "The children are in the park"),  # a preposition starts the rest
+        ("Was a little boy playing with a red ball", "A little boy was playing with a red ball"),
+        ("Is he wearing a hat", "He is wearing a hat"),  # a pronoun may be the whole subject
+        ("Are there two dogs in the yard", "There are two dogs in the yard"),
+        ("is the dog running", "The dog is running"),
+        ("Is the building tall", None),  # "the" alone is no subject; nothing marks the predicate
+        ("Is Mary running", None),  # a name: not recognised as a subject
+        ("Does the dog like snow", None),
+        ("Where is the man going", None),
+        ("Is it", None),
+        ("The dog is running", None),
+    ],
+)
+def test_statement(question: str, said: str | None) -> None:
+    assert statement(question) == said
+
+
+@pytest.mark.parametrize(
+    ("translation", "asked"),
+    [
+        ("Le chien court.", "Est-ce que le chien court"),
+        ("Un homme fait du vélo.", "Est-ce qu'un homme fait du vélo"),  # "que" elided before a vowel
+        ("Il y a deux chiens dans la cour.", "Est-ce qu'il y a deux chiens dans la cour"),
+        ("L'homme court.", "Est-ce que l'homme court"),
+        ("Marie court.", "Est-ce que Marie court"),  # a name keeps its capital
+        ("LE CHIEN COURT.", "Est-ce que LE CHIEN COURT"),  # the caller puts the rest in capitals
+        ("", ""),
+    ],
+)
+def test_ask(translation: str, asked: str) -> None:
+    assert ask(translation) == asked
