@@ -14,7 +14,7 @@ spans through; this module does that, in three steps:
    Title Case ("A Man Is Running In The Park") is translated in sentence case, and
    so is its translation (as French writes titles); words with capitals inside
    ("BMX", "McDonald") keep them.
-   A question or an exclamation ("Is the dog running?") is translated with a full
+   A question or an exclamation ("Where is the dog going?") is translated with a full
    stop, the sentence end of nearly all the training captions (4 of 29,000 end with
    "?"), and its mark is put back, French-spaced ("... court ?"); the model drops it
    otherwise. A yes/no question without spans ("Is the dog running?") is translated as
