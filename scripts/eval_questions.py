@@ -1,15 +1,17 @@
-"""Yes/no questions: translated as their statement and asked with "Est-ce que", against as they are.
+"""Questions: translated as their statement and asked with "Est-ce que", against as they are.
 
     python scripts/eval_questions.py --model models/default --out reports/questions
 
 Multi30k has no questions, so they are made from val: every caption of the shape the rule
-handles ("A man is riding a bike." -> "Is a man riding a bike?") whose question turns back
-into the same statement (`translator.questions.statement`). Each question is translated with
-the rule (on, the default) and without it (off: the question is translated as it is, with a
-full stop, and the "?" put back). The question form differs by design ("Est-ce que le chien
-court ?" against "Le chien court ?", both French), so what is scored is the content: each
-output without its "Est-ce que" and "?", as a statement, against the caption's reference.
-The captions themselves, translated as statements, are the ceiling.
+handles ("A man is riding a bike." -> "Is a man riding a bike?", and "Why is a man riding
+a bike?") whose question turns back into the same statement
+(`translator.questions.statement`). Each question is translated with the rule (on, the
+default) and without it (off: the question is translated as it is, with a full stop, and
+the "?" put back). The question form differs by design ("Est-ce que le chien court ?"
+against "Le chien court ?", both French; "Pourquoi est-ce que ..."), so what is scored is
+the content: each output without its question framing and "?", as a statement, against the
+caption's reference; and how many outputs still ask "why" ("Pourquoi"). The captions
+themselves, translated as statements, are the ceiling.
 """
 
 from __future__ import annotations
@@ -26,19 +28,22 @@ import translator.verbatim
 from translator.inference import Translator
 from translator.questions import AUXILIARIES, statement
 
-_ASKED = re.compile(r"^Est-ce qu(?:e |')", re.IGNORECASE)
+_ASKED = re.compile(r"^(?:Pourquoi est-ce|Est-ce) qu(?:e |')|^Pourquoi ", re.IGNORECASE)
 
 
-def question_of(caption: str) -> str | None:
-    """ "A man is riding a bike." -> "Is a man riding a bike?" when the rule maps it back."""
+def question_of(caption: str, why: bool = False) -> str | None:
+    """ "A man is riding a bike." -> "Is a man riding a bike?" ("Why is a man riding a bike?")
+    when the rule maps it back."""
     if not caption.endswith("."):
         return None
     words = caption[:-1].split()
     for k in range(1, min(len(words), 6)):
         if words[k] in AUXILIARIES:
             subject = [words[0][:1].lower() + words[0][1:], *words[1:k]]
-            asked = " ".join([words[k].capitalize(), *subject, *words[k + 1 :]])
-            return asked + "?" if statement(asked) == caption[:-1] else None
+            opening = ["Why", words[k]] if why else [words[k].capitalize()]
+            asked = " ".join([*opening, *subject, *words[k + 1 :]])
+            said = statement(asked)
+            return asked + "?" if said and said[1] == caption[:-1] else None
     return None
 
 
@@ -56,6 +61,7 @@ def main() -> int:
     with gzip.open(Path(args.data) / "val.fr.gz", "rt", encoding="utf-8") as f:
         references = [line.rstrip("\n") for line in f]
     chosen = [(q, c, r) for c, r in zip(captions, references, strict=True) if (q := question_of(c))]
+    why = [question_of(c, why=True) or "" for _, c, _ in chosen]
     questions = [q for q, _, _ in chosen]
     refs = [[r for _, _, r in chosen]]
     tr = Translator(args.model, threads=args.threads)
@@ -63,17 +69,19 @@ def main() -> int:
     def translate(texts: list[str]) -> list[str]:
         return [r.text for r in tr.translate(texts, beam_size=args.beam)]
 
-    on = translate(questions)
+    on, why_on = translate(questions), translate(why)
     rule = translator.verbatim.statement
     translator.verbatim.statement = lambda question: None  # off: the rules before translator.questions
     try:
-        off = translate(questions)
+        off, why_off = translate(questions), translate(why)
     finally:
         translator.verbatim.statement = rule
     ceiling = translate([c for _, c, _ in chosen])
     rows = {
-        "as they are (off)": off,
-        "statement + Est-ce que (on)": on,
+        "yes/no, as they are (off)": off,
+        "yes/no, statement + Est-ce que (on)": on,
+        "why, as they are (off)": why_off,
+        "why, statement + Pourquoi est-ce que (on)": why_on,
         "the captions as statements (ceiling)": ceiling,
     }
     scores = {}
@@ -83,10 +91,14 @@ def main() -> int:
             "bleu": round(sacrebleu.corpus_bleu(bodies, refs).score, 2),
             "chrf": round(sacrebleu.corpus_chrf(bodies, refs).score, 2),
             "end_with_question_mark": sum(o.rstrip().endswith("?") for o in outputs),
+            "with_pourquoi": sum("pourquoi" in o.lower() for o in outputs),
         }
     examples = [
         {"question": q, "off": a, "on": b, "reference": r}
-        for (q, _, r), a, b in list(zip(chosen, off, on, strict=True))[:8]
+        for (q, _, r), a, b in list(zip(chosen, off, on, strict=True))[:6]
+    ] + [
+        {"question": q, "off": a, "on": b, "reference": r}
+        for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
     ]
     report = {
         "command": "python " + " ".join(sys.argv),
@@ -97,17 +109,21 @@ def main() -> int:
         "examples": examples,
     }
     md = [
-        '# Yes/no questions: statement + "Est-ce que" against as they are',
+        '# Questions: statement + "Est-ce que" against as they are',
         "",
         f"`{report['command']}`",
         "",
-        f'{len(chosen)} questions made from val captions ("A man is riding a bike." -> "Is a man riding a '
-        f"bike?\"), model `{args.model}`, beam {args.beam}. BLEU and chrF of each output's content (without "
-        '"Est-ce que" and "?", as a statement) against the caption\'s reference.',
+        f'{len(chosen)} yes/no and {len(chosen)} why questions made from val captions ("A man is riding a bike." '
+        f'-> "Is a man riding a bike?", "Why is a man riding a bike?"), model `{args.model}`, beam {args.beam}. '
+        'BLEU and chrF of each output\'s content (without its question framing and "?", as a statement) '
+        "against the caption's reference.",
         "",
-        "| translation | BLEU (content) | chrF (content) | outputs ending with ? |",
-        "|---|---|---|---|",
-        *(f"| {label} | {s['bleu']} | {s['chrf']} | {s['end_with_question_mark']} |" for label, s in scores.items()),
+        "| translation | BLEU (content) | chrF (content) | outputs ending with ? | outputs with Pourquoi |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {label} | {s['bleu']} | {s['chrf']} | {s['end_with_question_mark']} | {s['with_pourquoi']} |"
+            for label, s in scores.items()
+        ),
         "",
         "| question | off | on | reference (statement) |",
         "|---|---|---|---|",

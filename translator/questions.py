@@ -1,14 +1,14 @@
-"""Yes/no questions: translated as their statement, then asked with "Est-ce que".
+"""Questions: translated as their statement, then asked with "Est-ce que".
 
 The default model learnt captions, statements that end with a full stop; the inverted
 word order of a question is new to it ("Is the dog running?" -> "Je'un chien courant ?").
-A question that opens with "is", "are", "was" or "were", then a subject (a determiner, a
-number word or a pronoun, and at most four more words; or "there"), then an "-ing" word
-or a preposition, is translated as its statement ("The dog is running.", `statement`),
-and the translation is asked the way French asks without inversion (`ask`): "Est-ce que
-le chien court ?". `translator.verbatim` applies both around the model and puts the "?"
-back. Other questions ("Does the dog like snow?", "Where is he going?") are translated
-as they are.
+A question that opens with "is", "are", "was" or "were" (after "where", "why", "how" or
+"when", or not), then a subject (a determiner, a number word or a pronoun, and at most
+four more words; or "there"), then an "-ing" word or a preposition, is translated as its
+statement ("The dog is running.", `statement`), and the translation is asked the way
+French asks without inversion (`ask`): "Est-ce que le chien court ?", "Où est-ce que le
+chien va ?". `translator.verbatim` applies both around the model and puts the "?" back.
+Other questions ("Does the dog like snow?", "What is he doing?") are translated as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 from translator.clauses import SUBJECT, VOWELS
 
 AUXILIARIES = ("is", "are", "was", "were")
+QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
 _PRONOUNS = {"he", "she", "they", "it", "we", "i", "you"}
 _PREPOSITIONS = {
     "in", "on", "at", "with", "near", "under", "behind", "beside", "by", "inside", "outside", "into", "onto",
@@ -40,10 +41,14 @@ def _predicate(word: str) -> bool:
     return (len(w) > 4 and w.endswith("ing")) or w in _PREPOSITIONS
 
 
-def statement(question: str) -> str | None:
-    """ "Is the dog running" -> "The dog is running"; None for other questions. `question`
-    without its question mark."""
+def statement(question: str) -> tuple[str, str] | None:
+    """(French question word, statement): "Is the dog running" -> ("", "The dog is running"),
+    "Where is the dog going" -> ("Où", "The dog is going"); None for other questions.
+    `question` without its question mark."""
     words = question.split()
+    word = QUESTION_WORDS.get(words[0].lower(), "") if words else ""
+    if word:
+        words = words[1:]
     if len(words) < 3 or words[0].lower() not in AUXILIARIES:
         return None
     if words[1].lower() == "there":
@@ -61,11 +66,12 @@ def statement(question: str) -> str | None:
     if subject[0] != "I" and not subject[0].isupper():
         subject[0] = subject[0].lower()
     text = " ".join([*subject, words[0].lower(), *words[end:]])
-    return text[:1].upper() + text[1:]
+    return word, text[:1].upper() + text[1:]
 
 
-def ask(translation: str) -> str:
-    """ "Le chien court." -> "Est-ce que le chien court" (without the question mark)."""
+def ask(translation: str, word: str = "") -> str:
+    """ "Le chien court." -> "Est-ce que le chien court", with `word` "Où" "Où est-ce que le
+    chien court" (without the question mark)."""
     text = translation.strip().rstrip(".").rstrip()
     if not text:
         return text
@@ -74,4 +80,5 @@ def ask(translation: str) -> str:
     shouted = first.isupper() and len(first) > 1  # "LE CHIEN COURT": the caller puts it all in capitals
     if not shouted and (head in _LOWERED or head[:2] in ("l'", "d'")):
         text = text[:1].lower() + text[1:]
-    return f"Est-ce qu'{text}" if text[:1].lower() in VOWELS else f"Est-ce que {text}"
+    asking = f"{word} est-ce" if word else "Est-ce"
+    return f"{asking} qu'{text}" if text[:1].lower() in VOWELS else f"{asking} que {text}"

@@ -14,12 +14,12 @@ spans through; this module does that, in three steps:
    Title Case ("A Man Is Running In The Park") is translated in sentence case, and
    so is its translation (as French writes titles); words with capitals inside
    ("BMX", "McDonald") keep them.
-   A question or an exclamation ("Where is the dog going?") is translated with a full
+   A question or an exclamation ("Does the dog like snow?") is translated with a full
    stop, the sentence end of nearly all the training captions (4 of 29,000 end with
    "?"), and its mark is put back, French-spaced ("... court ?"); the model drops it
-   otherwise. A yes/no question without spans ("Is the dog running?") is translated as
-   its statement and asked with "Est-ce que" ("Est-ce que le chien court ?",
-   `translator.questions`).
+   otherwise. A question such as "Is the dog running?" or "Where is the dog going?"
+   (without spans) is translated as its statement and asked with "Est-ce que" ("Est-ce
+   que le chien court ?", "Où est-ce que le chien va ?", `translator.questions`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -75,6 +75,7 @@ class Prepared:
     upper: bool = False  # the source was in capitals: the translation is put in capitals
     ending: str = ""  # the source's closing "?" or "!" (the model translated the sentence with "." instead)
     question: bool = False  # the model translated the question's statement: ask its translation
+    question_word: str = ""  # ... with this French question word ("Où"); "" for a yes/no question
 
     @property
     def copy_only(self) -> bool:
@@ -213,8 +214,10 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
         text = " ".join([words[0], *map(_uncapitalize, words[1:])])
     said = statement(text[:-1]) if ending and ending.group(1).startswith("?") and not spans else None
     if said is not None:
-        text = said + "."
-    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said is not None)
+        text = said[1] + "."
+    return Prepared(
+        sentence, text, spans, upper, ending.group(1) if ending else "", said is not None, said[0] if said else ""
+    )
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
@@ -289,7 +292,7 @@ def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str
         pos = len(translation) - len(rest)
     out += case(translation[pos:])
     if prepared.question:
-        out = case(ask(out))
+        out = case(ask(out, prepared.question_word))
     if prepared.ending:  # French sets "?" and "!" off with a space
         out = out.rstrip()
         stops = len(out) - len(out.rstrip("."))

@@ -10,22 +10,27 @@ from translator.questions import ask, statement
 @pytest.mark.parametrize(
     ("question", "said"),
     [
-        ("Is the dog running", "The dog is running"),
-        ("Are two women sitting on a bench", "Two women are sitting on a bench"),
-        ("Are the children in the park", "The children are in the park"),  # a preposition starts the rest
-        ("Was a little boy playing with a red ball", "A little boy was playing with a red ball"),
-        ("Is he wearing a hat", "He is wearing a hat"),  # a pronoun may be the whole subject
-        ("Are there two dogs in the yard", "There are two dogs in the yard"),
-        ("is the dog running", "The dog is running"),
+        ("Is the dog running", ("", "The dog is running")),
+        ("Are two women sitting on a bench", ("", "Two women are sitting on a bench")),
+        ("Are the children in the park", ("", "The children are in the park")),  # a preposition starts the rest
+        ("Was a little boy playing with a red ball", ("", "A little boy was playing with a red ball")),
+        ("Is he wearing a hat", ("", "He is wearing a hat")),  # a pronoun may be the whole subject
+        ("Are there two dogs in the yard", ("", "There are two dogs in the yard")),
+        ("is the dog running", ("", "The dog is running")),
+        ("Where is the man going", ("Où", "The man is going")),
+        ("why are two dogs running on the beach", ("Pourquoi", "Two dogs are running on the beach")),
         ("Is the building tall", None),  # "the" alone is no subject; nothing marks the predicate
         ("Is Mary running", None),  # a name: not recognised as a subject
         ("Does the dog like snow", None),
-        ("Where is the man going", None),
+        ("What is the man doing", None),
+        ("Where is the dog", None),
         ("Is it", None),
+        ("Where", None),
+        ("", None),
         ("The dog is running", None),
     ],
 )
-def test_statement(question: str, said: str | None) -> None:
+def test_statement(question: str, said: tuple[str, str] | None) -> None:
     assert statement(question) == said
 
 
@@ -43,3 +48,8 @@ def test_statement(question: str, said: str | None) -> None:
 )
 def test_ask(translation: str, asked: str) -> None:
     assert ask(translation) == asked
+
+
+def test_ask_with_a_question_word() -> None:
+    assert ask("Le chien va.", "Où") == "Où est-ce que le chien va"
+    assert ask("Un homme court.", "Pourquoi") == "Pourquoi est-ce qu'un homme court"

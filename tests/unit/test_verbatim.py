@@ -101,6 +101,7 @@ def test_restore_capitals_but_not_the_spans() -> None:
     [
         ("Is the dog running?", "The dog is running.", "?"),  # a yes/no question: its statement
         ("Does the dog run?", "Does the dog run.", "?"),  # other questions as they are
+        ("Where is the dog going?", "The dog is going.", "?"),
         ("A dog runs !", "A dog runs.", "!"),
         ("Really?!  ", "Really.", "?!"),
         ("IS IT RAINING?", "It is raining.", "?"),  # with capitals
@@ -113,7 +114,8 @@ def test_restore_capitals_but_not_the_spans() -> None:
 def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, model_sees: str, ending: str) -> None:
     p = prepare(text, unknown)
     assert (p.text, p.ending) == (model_sees, ending)
-    assert p.question is (model_sees in ("The dog is running.", "It is raining."))
+    assert p.question is (model_sees in ("The dog is running.", "It is raining.", "The dog is going."))
+    assert p.question_word == ("Où" if text.startswith("Where") else "")
     assert p.changed is (text != model_sees)
     assert p.copy_only is (text == "12345?")
 
@@ -124,6 +126,7 @@ def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, m
         ("Is the dog running?", "Le chien court.", "Est-ce que le chien court ?"),
         ("Is the dog running?", "Le chien court", "Est-ce que le chien court ?"),  # no full stop: the mark is added
         ("Does the dog run?", "Le chien court.", "Le chien court ?"),
+        ("Where is the dog going?", "Le chien va.", "Où est-ce que le chien va ?"),
         ("Wait...!", "Attendez...", "Attendez... !"),  # an ellipsis is not the full stop
         ("Wait!", "Attendez..", "Attendez !"),
         ("IS IT RAINING?", "Il pleut.", "EST-CE QU'IL PLEUT ?"),
