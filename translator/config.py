@@ -108,8 +108,8 @@ MAX_BEAM_SIZE = 128
 # Raised whenever a change makes the same model translate some input differently, so that a
 # batch job's journal (which records it) is not finished under other rules than it began with.
 # 1: the first journalled rules; 2: runs of pieces blocked from repeating, long sentences
-# translated clause by clause; 3: yes/no questions translated as statements and asked with
-# "Est-ce que" (`translator.questions`).
+# translated clause by clause; 3: questions (yes/no; where, why, how, when) translated as
+# statements and asked with "Est-ce que" (`translator.questions`).
 TRANSLATION_RULES = 3
 
 
