@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,15 @@ def eval_parser(doc: str, out: str) -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=out, help=f"report path without suffix (default {out})")
     return ap
+
+
+def report_header(args: argparse.Namespace, translator: Any) -> dict[str, Any]:
+    """What every report starts with: the command that made it, the model and its engine."""
+    return {
+        "command": "python " + " ".join(sys.argv),
+        "model": args.model,
+        "engine": str(getattr(translator.engine, "name", "?")),
+    }
 
 
 def write_report(out: str | Path, report: dict[str, Any], md: list[str]) -> None:

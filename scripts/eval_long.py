@@ -14,14 +14,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sacrebleu
-from eval_common import eval_parser, write_report
+from eval_common import eval_parser, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.clauses import split_clauses
@@ -98,9 +97,7 @@ def main() -> None:
         real.append(row)
         print(json.dumps(row), flush=True)
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "model": args.model,
-        "engine": getattr(on.engine, "name", "?"),
+        **report_header(args, on),
         "beam": args.beam,
         "joined captions": made,
         "splits as they are": real,

@@ -15,12 +15,11 @@ their references (no gold links): the links that cross sentences, and the time.
 from __future__ import annotations
 
 import gzip
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from eval_common import eval_parser, write_report
+from eval_common import eval_parser, report_header, write_report
 
 from translator.aer import Gold, read_gold, score
 from translator.align import Alignment, align
@@ -98,9 +97,7 @@ def main() -> int:
         captions[label] = {"links": total, "crossing_links": crossed, "seconds": round(seconds, 2)}
 
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "model": args.model,
-        "engine": str(getattr(tr.engine, "name", "?")),
+        **report_header(args, tr),
         "hansards_joined_pairs": len(pairs),
         "hansards": hansards,
         "val_joined_pairs": args.captions // 2,

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import gzip
 import re
-import sys
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, write_report
+from eval_common import eval_parser, report_header, write_report
 
 import translator.verbatim
 from translator.inference import Translator
@@ -101,8 +100,7 @@ def main() -> int:
         for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
     ]
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "model": args.model,
+        **report_header(args, tr),
         "beam": args.beam,
         "questions": len(chosen),
         "scores": scores,

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import itertools
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, write_report
+from eval_common import eval_parser, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -73,9 +72,7 @@ def main() -> None:
         for kind in (lambda t: stutter(t) and not doubled(t), doubled, lambda t: not stutter(t) and not doubled(t)):
             examples += [pair for pair in changed if kind(pair[0])][:1]
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "model": args.model,
-        "engine": getattr(tr.engine, "name", "?"),
+        **report_header(args, tr),
         "beam": args.beam,
         "splits": rows,
         "examples (off, on)": examples,

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, write_report
+from eval_common import eval_parser, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -150,9 +149,7 @@ def main() -> None:
     }
     cost["on / off"] = round(cost["seconds on"] / cost["seconds off"], 3)
     report = {
-        "command": "python " + " ".join(sys.argv),
-        "model": args.model,
-        "engine": getattr(tr.engine, "name", "?"),
+        **report_header(args, tr),
         "beam": args.beam,
         "real spans": real,
         "clean val BLEU": clean,

@@ -30,7 +30,15 @@ SUBJECT = (
 )
 _BOUNDARY = re.compile(rf",\s+(and|but|while)\s+(?={SUBJECT})|\s*(;)\s+", re.IGNORECASE)
 FRENCH = {"and": "et", "but": "mais", "while": "tandis que", ";": ";"}
-VOWELS = set("aeiouyàâäéèêëîïôöùûü")
+_VOWEL = set("aeiouyàâäéèêëîïôöùûü")
+
+
+def then(phrase: str, text: str) -> str:
+    """`phrase` followed by `text`, its final "que" elided before a vowel: "tandis qu'une
+    femme", "Est-ce qu'il pleut"."""
+    if phrase[-3:].lower() == "que" and text[:1].lower() in _VOWEL:
+        return f"{phrase[:-1]}'{text}"
+    return f"{phrase} {text}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +87,5 @@ def join_clauses(clauses: Sequence[Clause], translations: Sequence[str]) -> str:
         connector = FRENCH[clause.joiner]
         connector = connector.upper() if upper else connector
         out = out.rstrip().rstrip(".,;").rstrip()
-        if connector == ";":
-            out += " ; " + text
-        elif connector.lower().endswith("que") and text[:1].lower() in VOWELS:
-            out += f", {connector[:-1]}'{text}"
-        else:
-            out += f", {connector} {text}"
+        out += " ; " + text if connector == ";" else ", " + then(connector, text)
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from translator.clauses import SUBJECT, VOWELS
+from translator.clauses import SUBJECT, then
 
 AUXILIARIES = ("is", "are", "was", "were")
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
@@ -80,5 +80,4 @@ def ask(translation: str, word: str = "") -> str:
     shouted = first.isupper() and len(first) > 1  # "LE CHIEN COURT": the caller puts it all in capitals
     if not shouted and (head in _LOWERED or head[:2] in ("l'", "d'")):
         text = text[:1].lower() + text[1:]
-    asking = f"{word} est-ce" if word else "Est-ce"
-    return f"{asking} qu'{text}" if text[:1].lower() in VOWELS else f"{asking} que {text}"
+    return then(f"{word} est-ce que" if word else "Est-ce que", text)

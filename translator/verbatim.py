@@ -74,8 +74,9 @@ class Prepared:
     spans: tuple[Span, ...] = ()
     upper: bool = False  # the source was in capitals: the translation is put in capitals
     ending: str = ""  # the source's closing "?" or "!" (the model translated the sentence with "." instead)
-    question: bool = False  # the model translated the question's statement: ask its translation
-    question_word: str = ""  # ... with this French question word ("Où"); "" for a yes/no question
+    # the model translated a question's statement: ask its translation with this French question
+    # word ("Où"; "" for a yes/no question); None: not such a question
+    question: str | None = None
 
     @property
     def copy_only(self) -> bool:
@@ -215,9 +216,7 @@ def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     said = statement(text[:-1]) if ending and ending.group(1).startswith("?") and not spans else None
     if said is not None:
         text = said[1] + "."
-    return Prepared(
-        sentence, text, spans, upper, ending.group(1) if ending else "", said is not None, said[0] if said else ""
-    )
+    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said[0] if said else None)
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
@@ -291,8 +290,8 @@ def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str
         out = prefix + left + span.text + right
         pos = len(translation) - len(rest)
     out += case(translation[pos:])
-    if prepared.question:
-        out = case(ask(out, prepared.question_word))
+    if prepared.question is not None:
+        out = case(ask(out, prepared.question))
     if prepared.ending:  # French sets "?" and "!" off with a space
         out = out.rstrip()
         stops = len(out) - len(out.rstrip("."))
