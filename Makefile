@@ -27,7 +27,7 @@ test: lint
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow
 
-# The main job (until the server lands): translate with the shipped model.
+# Translate with the shipped model, in-process (the main job is `make serve`).
 # make translate TEXT="..."  (without TEXT: one sentence per line on stdin)
 translate: $(STAMP)
 	@$(BIN)/translator translate $(if $(TEXT),"$(TEXT)",)

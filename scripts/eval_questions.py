@@ -12,6 +12,12 @@ against "Le chien court ?", both French; "Pourquoi est-ce que ..."), so what is 
 the content: each output without its question framing and "?", as a statement, against the
 caption's reference; and how many outputs still ask "why" ("Pourquoi"). The captions
 themselves, translated as statements, are the ceiling.
+
+Questions that ask for the subject or the object have no reference (the caption's reference
+names what they ask for), so for them the report counts the outputs that ask for it in
+French: "Who is riding a bike?" (from "A man is riding a bike.") asked with "Qui" and
+without an invented subject, and "What is a man holding?" (from "A man is holding a
+baby.") with "Qu'est-ce que" or "PREPOSITION quoi est-ce que".
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from translator.inference import Translator
 from translator.questions import AUXILIARIES, statement
 
 _ASKED = re.compile(r"^(?:Pourquoi est-ce|Est-ce) qu(?:e |')|^Pourquoi ", re.IGNORECASE)
+_ASKS_WHAT = re.compile(r"^(?:Qu'est-ce qu|Que |Qu'|\w+ quoi )", re.IGNORECASE)
+_OBJECT = re.compile(r"(?:a|an|the|some|two|three|his|her|their|its)$", re.IGNORECASE)
 
 
 def question_of(caption: str, why: bool = False) -> str | None:
@@ -44,6 +52,21 @@ def question_of(caption: str, why: bool = False) -> str | None:
             said = statement(asked)
             return asked + "?" if said and said[1] == caption[:-1] else None
     return None
+
+
+def part_questions(caption: str) -> tuple[str | None, str | None]:
+    """ "A man is holding a baby." -> ("Who is holding a baby?", "What is a man holding?"):
+    the question for the subject, and for the object when an "-ing" word is followed by one
+    (each None when the rule would not take it)."""
+    words = caption.removesuffix(".").split()
+    k = next((k for k in range(1, min(len(words), 6)) if words[k] in AUXILIARIES), 0)
+    if not k or k + 1 >= len(words):
+        return None, None
+    who = " ".join(["Who", words[k], *words[k + 1 :]]) + "?"
+    subject = [words[0][:1].lower() + words[0][1:], *words[1:k]]
+    what = " ".join(["What", words[k], *subject, words[k + 1]]) + "?"
+    has_object = k + 2 < len(words) and _OBJECT.fullmatch(words[k + 2])
+    return (who if statement(who[:-1]) else None), (what if has_object and statement(what[:-1]) else None)
 
 
 def content(output: str) -> str:
@@ -76,6 +99,30 @@ def main() -> int:
     finally:
         translator.verbatim.statement = rule
     ceiling = translate([c for _, c, _ in chosen])
+    parts = [part_questions(c) for c in captions]
+    who = [q for q, _ in parts if q][: len(chosen)]
+    what = [q for _, q in parts if q][: len(chosen)]
+    who_on, what_on = translate(who), translate(what)
+    translator.verbatim.statement = lambda question: None
+    try:
+        who_off, what_off = translate(who), translate(what)
+    finally:
+        translator.verbatim.statement = rule
+    asking = {
+        "who": {
+            "questions": len(who),
+            "off": sum(o.startswith("Qui ") for o in who_off),
+            "on": sum(o.startswith("Qui ") for o in who_on),
+        },
+        "what": {
+            "questions": len(what),
+            "off": sum(bool(_ASKS_WHAT.match(o)) for o in what_off),
+            "on": sum(bool(_ASKS_WHAT.match(o)) for o in what_on),
+        },
+    }
+    # the statement's "quelqu'un" / "quelque chose" left in an output (questions saying "some..." themselves aside)
+    asked = [*zip(who, who_on, strict=True), *zip(what, what_on, strict=True)]
+    leftover = sum("quelqu" in o.lower() for q, o in asked if "some" not in q.lower())
     rows = {
         "yes/no, as they are (off)": off,
         "yes/no, statement + Est-ce que (on)": on,
@@ -99,12 +146,22 @@ def main() -> int:
         {"question": q, "off": a, "on": b, "reference": r}
         for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
     ]
+    part_examples = [
+        {"question": q, "off": a, "on": b}
+        for q, a, b in [
+            *list(zip(who, who_off, who_on, strict=True))[:4],
+            *list(zip(what, what_off, what_on, strict=True))[:4],
+        ]
+    ]
     report = {
         **report_header(args, tr),
         "beam": args.beam,
         "questions": len(chosen),
         "scores": scores,
         "examples": examples,
+        "asking_for_a_part": asking,
+        "on_outputs_with_quelqu_un_or_quelque_chose_left": leftover,
+        "part_examples": part_examples,
     }
     md = [
         '# Questions: statement + "Est-ce que" against as they are',
@@ -126,6 +183,25 @@ def main() -> int:
         "| question | off | on | reference (statement) |",
         "|---|---|---|---|",
         *(f"| {e['question']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
+        "",
+        "## Questions that ask for the subject or the object",
+        "",
+        '"Who" questions made from val captions ("A man is riding a bike." -> "Who is riding a bike?") and "what" '
+        'questions ("A man is holding a baby." -> "What is a man holding?"), as many as above at most. Counted: the '
+        'outputs that ask for the part ("Qui ..." for who; "Qu\'est-ce que ...", "Que ..." or "PREPOSITION quoi ..." '
+        "for what).",
+        "",
+        "| questions | number | asking for it, off | on |",
+        "|---|---|---|---|",
+        *(f"| {k} | {v['questions']} | {v['off']} | {v['on']} |" for k, v in asking.items()),
+        "",
+        f'Outputs with the rule on that still hold the statement\'s "quelqu\'un" or "quelque chose" (questions '
+        f'with "some..." of their own aside): {leftover}. The questions not asked this way are over 20 words, cut '
+        'into clauses first, or not English ("What is a long-haired mail swinging?").',
+        "",
+        "| question | off | on |",
+        "|---|---|---|",
+        *(f"| {e['question']} | {e['off']} | {e['on']} |" for e in part_examples),
     ]
     write_report(args.out, report, md)
     return 0

@@ -109,8 +109,9 @@ MAX_BEAM_SIZE = 128
 # batch job's journal (which records it) is not finished under other rules than it began with.
 # 1: the first journalled rules; 2: runs of pieces blocked from repeating, long sentences
 # translated clause by clause; 3: questions (yes/no; where, why, how, when) translated as
-# statements and asked with "Est-ce que" (`translator.questions`).
-TRANSLATION_RULES = 3
+# statements and asked with "Est-ce que" (`translator.questions`); 4: "who" and "what"
+# questions asked with "Qui" and "Qu'est-ce que" / "Avec quoi est-ce que".
+TRANSLATION_RULES = 4
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,9 +17,10 @@ spans through; this module does that, in three steps:
    A question or an exclamation ("Does the dog like snow?") is translated with a full
    stop, the sentence end of nearly all the training captions (4 of 29,000 end with
    "?"), and its mark is put back, French-spaced ("... court ?"); the model drops it
-   otherwise. A question such as "Is the dog running?" or "Where is the dog going?"
-   (without spans) is translated as its statement and asked with "Est-ce que" ("Est-ce
-   que le chien court ?", "Où est-ce que le chien va ?", `translator.questions`).
+   otherwise. A question such as "Is the dog running?", "Where is the dog going?", "Who
+   is running?" or "What is the dog holding?" (without spans) is translated as its
+   statement and asked the French way ("Est-ce que le chien court ?", "Où est-ce que le
+   chien va ?", "Qui court ?", "Qu'est-ce que le chien tient ?", `translator.questions`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -75,7 +76,7 @@ class Prepared:
     upper: bool = False  # the source was in capitals: the translation is put in capitals
     ending: str = ""  # the source's closing "?" or "!" (the model translated the sentence with "." instead)
     # the model translated a question's statement: ask its translation with this French question
-    # word ("Où"; "" for a yes/no question); None: not such a question
+    # word ("Où"; "Qui", "Que" for a subject or an object; "" for a yes/no question); None: not such a question
     question: str | None = None
 
     @property

@@ -22,7 +22,17 @@ from translator.questions import ask, statement
         ("Is the building tall", None),  # "the" alone is no subject; nothing marks the predicate
         ("Is Mary running", None),  # a name: not recognised as a subject
         ("Does the dog like snow", None),
-        ("What is the man doing", None),
+        ("Who is riding a bike", ("Qui", "Someone is riding a bike")),
+        ("Who are sitting on the bench", ("Qui", "Someone is sitting on the bench")),  # "someone" is singular
+        ("Who was standing in the rain", ("Qui", "Someone was standing in the rain")),
+        ("What is the man doing", ("Que", "The man is doing something")),
+        ("What is he looking at", ("Que", "He is looking at something")),  # a preposition at the end
+        ("What are the children playing in the park", ("Que", "The children are playing something in the park")),
+        ("Who is he", None),  # nothing marks a predicate
+        ("What is the man", None),
+        ("What is in the box", None),  # the subject is asked for, and it is no "-ing" question
+        ("What color is the car", None),
+        ("What are there", None),
         ("Where is the dog", None),
         ("Is it", None),
         ("Where", None),
@@ -53,3 +63,22 @@ def test_ask(translation: str, asked: str) -> None:
 def test_ask_with_a_question_word() -> None:
     assert ask("Le chien va.", "Où") == "Où est-ce que le chien va"
     assert ask("Un homme court.", "Pourquoi") == "Pourquoi est-ce qu'un homme court"
+
+
+@pytest.mark.parametrize(
+    ("translation", "word", "asked"),
+    [
+        ("Quelqu'un fait du vélo.", "Qui", "Qui fait du vélo"),
+        ("Quelqu’une court.", "Qui", "Qui court"),  # a typographic apostrophe
+        ("QUELQU'UN COURT.", "Qui", "Qui COURT"),  # the caller puts it all in capitals
+        ("Une personne fait du vélo.", "Qui", "Est-ce qu'une personne fait du vélo"),  # no "quelqu'un": yes/no
+        ("L'homme fait quelque chose.", "Que", "Qu'est-ce que l'homme fait"),
+        ("Il regarde quelque chose.", "Que", "Qu'est-ce qu'il regarde"),
+        ("Les enfants jouent quelque chose dans le parc.", "Que", "Qu'est-ce que les enfants jouent dans le parc"),
+        ("Le chien joue avec quelque chose.", "Que", "Avec quoi est-ce que le chien joue"),
+        ("Il pense à quelque chose.", "Que", "À quoi est-ce qu'il pense"),
+        ("Un homme court.", "Que", "Est-ce qu'un homme court"),  # no "quelque chose": yes/no
+    ],
+)
+def test_ask_for_a_part(translation: str, word: str, asked: str) -> None:
+    assert ask(translation, word) == asked

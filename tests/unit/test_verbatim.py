@@ -102,6 +102,8 @@ def test_restore_capitals_but_not_the_spans() -> None:
         ("Is the dog running?", "The dog is running.", "?"),  # a yes/no question: its statement
         ("Does the dog run?", "Does the dog run.", "?"),  # other questions as they are
         ("Where is the dog going?", "The dog is going.", "?"),
+        ("Who is running?", "Someone is running.", "?"),
+        ("What is the dog holding?", "The dog is holding something.", "?"),
         ("A dog runs !", "A dog runs.", "!"),
         ("Really?!  ", "Really.", "?!"),
         ("IS IT RAINING?", "It is raining.", "?"),  # with capitals
@@ -115,6 +117,7 @@ def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, m
     p = prepare(text, unknown)
     assert (p.text, p.ending) == (model_sees, ending)
     asked = {"The dog is running.": "", "It is raining.": "", "The dog is going.": "Où"}
+    asked |= {"Someone is running.": "Qui", "The dog is holding something.": "Que"}
     assert p.question == asked.get(model_sees)
     assert p.changed is (text != model_sees)
     assert p.copy_only is (text == "12345?")
@@ -127,6 +130,9 @@ def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, m
         ("Is the dog running?", "Le chien court", "Est-ce que le chien court ?"),  # no full stop: the mark is added
         ("Does the dog run?", "Le chien court.", "Le chien court ?"),
         ("Where is the dog going?", "Le chien va.", "Où est-ce que le chien va ?"),
+        ("Who is running?", "Quelqu'un court.", "Qui court ?"),
+        ("WHO IS RUNNING?", "Quelqu'un court.", "QUI COURT ?"),
+        ("What is the dog holding?", "Le chien tient quelque chose.", "Qu'est-ce que le chien tient ?"),
         ("Wait...!", "Attendez...", "Attendez... !"),  # an ellipsis is not the full stop
         ("Wait!", "Attendez..", "Attendez !"),
         ("IS IT RAINING?", "Il pleut.", "EST-CE QU'IL PLEUT ?"),
