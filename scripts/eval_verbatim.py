@@ -20,7 +20,10 @@ the same engine in the same run:
 5. Questions and exclamations: the val pairs whose source and reference end with ".",
    with "?" (then "!") instead, French-spaced in the reference ("... court ?").
    Reported: the share of translations that end with the mark, and sacreBLEU.
-6. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
+6. Frames: every val pair with a list marker ("- ", "1. ") or quotes or brackets around the
+   sentence, the same frame on the reference. Reported: the share of translations that
+   keep the frame exactly (start with its head, end with its tail), and sacreBLEU.
+7. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ KINDS = {
     "number": ["1102", "2019", "$4,500", "3:45", "555-1234"],
     "script": ["Łódź", "東京", "Ñandú", "Αθήνα"],
 }
+
+
+# (head, tail) put around every val pair: a quotation, brackets, a bullet and a numbered list item
+FRAMES = [('"', '"'), ("« ", " »"), ("(", ")"), ("- ", ""), ("1. ", "")]
 
 
 def bleu(hyps: list[str], refs: list[str]) -> float:
@@ -133,7 +140,19 @@ def main() -> None:
             row[f"BLEU {label}"] = bleu(hyps, marked)
             row[f"translation {label}"] = hyps[0]
         marks.append(row)
-    # 6. cost: test_2016_flickr, on and off alternating, medians
+    # 6. frames
+    frames: list[dict[str, object]] = []
+    for head, tail in FRAMES:
+        row = {"frame": f"{head}...{tail}", "example": head + val_src[0] + tail}
+        for verbatim in (False, True):
+            hyps = translate([head + s + tail for s in val_src], verbatim)
+            label = "on" if verbatim else "off"
+            kept = sum(h.startswith(head) and h.endswith(tail) for h in hyps)
+            row[f"kept {label}"] = round(kept / len(hyps), 3)
+            row[f"BLEU {label}"] = bleu(hyps, [head + r + tail for r in val_ref])
+            row[f"translation {label}"] = hyps[0]
+        frames.append(row)
+    # 7. cost: test_2016_flickr, on and off alternating, medians
     test_src, _ = read_parallel(*split_paths(data, "test_2016_flickr"))
     seconds: dict[bool, list[float]] = {False: [], True: []}
     for r in range(args.repeats):
@@ -157,6 +176,7 @@ def main() -> None:
         "capitals": caps,
         "title case": title,
         "questions and exclamations": marks,
+        "frames": frames,
         "cost": cost,
     }
     md = [
@@ -212,6 +232,17 @@ def main() -> None:
             f"| {m['mark']} | {m['example']} | {m['ends with it off']} | {m['ends with it on']} "
             f"| {m['BLEU off']} | {m['BLEU on']} |"
             for m in marks
+        ],
+        "",
+        "## Frames: list markers, quotes and brackets around the sentence",
+        "",
+        "Every val pair, the same frame around the source and the reference.",
+        "",
+        "| frame | example | frame kept, off | on | BLEU off | on |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| `{f['frame']}` | {f['example']} | {f['kept off']} | {f['kept on']} | {f['BLEU off']} | {f['BLEU on']} |"
+            for f in frames
         ],
         "",
         "## Cost",

@@ -19,6 +19,8 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
+from translator.frames import frame
+
 LONG_WORDS = 20  # a sentence of more words than this is split at its clause boundaries
 MIN_CLAUSE_WORDS = 4  # words a clause must keep on each side of a cut
 # what starts a clause with a subject of its own after ", and" / ", but" / ", while": a determiner,
@@ -46,13 +48,25 @@ class Clause:
     text: str  # what the model translates
     joiner: str = ""  # the English connector before it ("and", "but", "while", ";"); "" for the first
     lowered: bool = False  # it began in lower case: the model saw it capitalised, its translation is lowered
+    frame: tuple[str, str] = ("", "")  # the first clause: the sentence's frame (`translator.frames`), put back
 
 
 def split_clauses(sentence: str) -> list[Clause]:
     """The clauses of `sentence` to translate one by one; [Clause(sentence)] unless it is long
-    and has a clause boundary with `MIN_CLAUSE_WORDS` words on both sides."""
+    and has a clause boundary with `MIN_CLAUSE_WORDS` words on both sides. The clauses of a
+    sentence in a frame ('"A man ..., and a woman ..."') are those of what it holds, the
+    first carrying the frame."""
     if len(sentence.split()) <= LONG_WORDS:
         return [Clause(sentence)]
+    head, inside, tail = frame(sentence)
+    clauses = _clauses(inside)
+    if len(clauses) == 1:
+        return [Clause(sentence)]
+    clauses[0] = dataclasses.replace(clauses[0], frame=(head, tail))
+    return clauses
+
+
+def _clauses(sentence: str) -> list[Clause]:
     cuts: list[tuple[int, int, str]] = []  # (end of the clause before, start of the next, connector)
     start = 0
     for m in _BOUNDARY.finditer(sentence):
@@ -73,8 +87,8 @@ def split_clauses(sentence: str) -> list[Clause]:
 def join_clauses(clauses: Sequence[Clause], translations: Sequence[str]) -> str:
     """One translation from the translations of `clauses`, in order: each following clause
     joined with its French connector (in capitals if every translation is: the source was
-    in capitals, `translator.verbatim`), and "que" elided before a vowel ("tandis qu'une
-    femme")."""
+    in capitals, `translator.verbatim`), "que" elided before a vowel ("tandis qu'une
+    femme"), and the sentence's frame around it all."""
     upper = all(t.isupper() for t in translations)
     out = ""
     for clause, text in zip(clauses, translations, strict=True):
@@ -88,4 +102,5 @@ def join_clauses(clauses: Sequence[Clause], translations: Sequence[str]) -> str:
         connector = connector.upper() if upper else connector
         out = out.rstrip().rstrip(".,;").rstrip()
         out += " ; " + text if connector == ";" else ", " + then(connector, text)
-    return out
+    head, tail = clauses[0].frame if clauses else ("", "")
+    return head + out + tail

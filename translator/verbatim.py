@@ -27,9 +27,15 @@ spans through; this module does that, in three steps:
    attending to pieces from k on (`insertion_points`). Spans keep their order.
 3. `restore` inserts the spans there with the spacing they had in the source.
 
-A sentence with no letters left once its spans are cut out ("🙂", "12345",
-"https://example.com", "狗在跑。"), or with neither letters nor digits ("...", ":)"),
-is returned as it is, without translation.
+A sentence with no letters ("🙂", "12345", "2.", "...", ":)"), or none left once its
+spans are cut out ("https://example.com", "狗在跑。"), is returned as it is, without
+translation.
+
+A sentence in a frame, a list marker before it ("- ", "* ", "• ", "1. ", "2) ", "a) ")
+or quotes or brackets around all of it ('"A dog runs."', "(A dog runs.)", "«A dog
+runs»."), is translated without the frame, which is put back around the translation:
+the model saw neither in its captions, and dropped them or garbled the sentence
+('"A man is riding a bike."' -> "Un homme corpulent fait du vélo.", `translator.frames`).
 
 Single digits are left to the model: in the training captions they are translated
 as words ("3 boys" -> "Trois garçons"), as the references do.
@@ -43,6 +49,7 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from translator.frames import frame
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
 
@@ -78,6 +85,7 @@ class Prepared:
     # the model translated a question's statement: ask its translation with this French question
     # word ("Où"; "Qui", "Que" for a subject or an object; "" for a yes/no question); None: not such a question
     question: str | None = None
+    frame: tuple[str, str] = ("", "")  # a list marker and quotes or brackets around the sentence: put back
 
     @property
     def copy_only(self) -> bool:
@@ -177,7 +185,14 @@ def _uncapitalize(word: str) -> str:
 
 def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     """What the model should translate of `sentence`, and what to put back afterwards."""
-    if not any(c.isalnum() for c in sentence):  # punctuation only ("...", ":)"): nothing to translate
+    head, inside, tail = frame(sentence)
+    if head or tail:
+        return dataclasses.replace(_prepare(inside, unknown), source=sentence, frame=(head, tail))
+    return _prepare(sentence, unknown)
+
+
+def _prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
+    if not any(c.isalpha() for c in sentence):  # no letters ("...", ":)", "2.", "12345"): nothing to translate
         return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
     ranges = find_spans(sentence, unknown)
     if not ranges:
@@ -269,10 +284,16 @@ def _word_boundary(pieces: Sequence[str], j: int) -> bool:
 def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str:
     """The final translation: `translation` (of `prepared.text`) with each span inserted
     at its character offset (nondecreasing, from `insertion_points` mapped to
-    characters of `translation`), spaced as in the source, and in capitals (the
-    spans excepted) if the source was."""
+    characters of `translation`), spaced as in the source, in capitals (the spans
+    excepted) if the source was, and in the source's frame (`frame`)."""
     if prepared.copy_only:
         return prepared.source.strip()
+    out = _restored(prepared, translation, offsets)
+    head, tail = prepared.frame
+    return head + out.strip() + tail if head or tail else out
+
+
+def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str:
 
     def case(s: str) -> str:
         return s.upper() if prepared.upper else s

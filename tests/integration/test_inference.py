@@ -82,6 +82,22 @@ def test_spans_are_copied_through_and_their_tokens_and_attention_match_the_texts
     assert capitals == plain[1].text.upper()
 
 
+def test_a_frame_goes_back_around_the_translation_of_its_inside(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(2, seed=11)
+    translator = Translator(tiny_bundle, engine="torch")
+    framed = translator.translate([f'- "{src[0]}"', f"({src[1]})"], beam_size=3, return_attention=True)
+    inside = translator.translate(src, beam_size=3)
+    tok = translator.tokenizer
+    for f, i, (head, tail) in zip(framed, inside, [('- "', '"'), ("(", ")")], strict=True):
+        assert f.text == head + i.text + tail
+        assert f.hypotheses[0].log_prob == pytest.approx(i.hypotheses[0].log_prob, abs=1e-4)
+        assert f.source_tokens == tok.pieces(tok.encode(f.source))  # tokens of the texts as given and returned
+        h = f.hypotheses[0]
+        assert h.target_tokens == tok.pieces(tok.encode(h.text))
+        assert h.attention is not None
+        assert h.attention.shape[-2:] == (len(h.target_tokens) + 1, len(f.source_tokens) + 1)
+
+
 def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle: Path) -> None:
     src, _ = reverse_task(2, seed=9)
     translator = Translator(tiny_bundle, engine="torch")

@@ -70,3 +70,16 @@ def test_a_cut_needs_a_subject_after_the_connector() -> None:
         assert split_clauses(sentence) == [Clause(sentence)]
     cut = "A large bull targets a man inches away in a rodeo with his horns, while a rodeo clown runs to help."
     assert [c.joiner for c in split_clauses(cut)] == ["", "while"]
+
+
+def test_the_clauses_of_a_sentence_in_a_frame_are_those_of_what_it_holds() -> None:
+    clauses = split_clauses(f'1. "{LONG}"')
+    assert [c.text for c in clauses] == [c.text for c in split_clauses(LONG)]  # no quote left on a clause
+    assert [c.frame for c in clauses] == [('1. "', '"'), ("", ""), ("", "")]
+    out = join_clauses(
+        clauses, ["Un homme nettoie les fenêtres.", "Une femme promène son chien.", "Deux enfants jouent."]
+    )
+    assert out == '1. "Un homme nettoie les fenêtres, tandis qu\'une femme promène son chien, et deux enfants jouent."'
+    # a long sentence without a clause boundary keeps its frame for `translator.verbatim`
+    quoted = '"A man in a blue shirt, a red hat and black shoes is standing on a ladder near the old church at noon."'
+    assert split_clauses(quoted) == [Clause(quoted)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from translator.frames import frame
 from translator.verbatim import Span, find_spans, insertion_points, prepare, restore
 
 KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô")
@@ -66,7 +67,8 @@ def test_prepare_cuts_spans_out(text: str, reduced: str, before: bool, after: bo
 
 
 @pytest.mark.parametrize(
-    "text", ["🙂", "12345", "https://example.com", "狗在跑。", "$4,500!", "  🙂 🎉  ", "...", " ?! ", ":)"]
+    "text",
+    ["🙂", "12345", "https://example.com", "狗在跑。", "$4,500!", "  🙂 🎉  ", "...", " ?! ", ":)", "2.", "3", "(4)"],
 )
 def test_nothing_left_to_translate_is_copied(text: str) -> None:
     p = prepare(text, unknown)
@@ -110,7 +112,7 @@ def test_restore_capitals_but_not_the_spans() -> None:
         ("Visit www.x.org?", "Visit.", "?"),  # the URL is cut out, the mark stays outside it
         ("A dog runs.", "A dog runs.", ""),
         ("What? A dog runs.", "What? A dog runs.", ""),  # only at the end (one sentence per call)
-        ("12345?", "?", ""),  # nothing to translate: copied
+        ("12345?", "", ""),  # nothing to translate: copied
     ],
 )
 def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, model_sees: str, ending: str) -> None:
@@ -203,3 +205,56 @@ def test_restore_two_spans_at_one_place_keeps_their_order() -> None:
     p = prepare("Between 10 and 20.", unknown)
     assert [s.text for s in p.spans] == ["10", "20"]
     assert restore(p, "Entre.", [len("Entre")] * 2) == "Entre 10 20."
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ('"A dog runs."', ('"', "A dog runs.", '"')),
+        ("'A dog runs.'", ("'", "A dog runs.", "'")),
+        ("(A dog runs.)", ("(", "A dog runs.", ")")),
+        ("«A dog runs.»", ("«", "A dog runs.", "»")),
+        ("« A dog runs ».", ("« ", "A dog runs", " ».")),  # the spacing inside stays with the marks
+        ('"A dog runs".', ('"', "A dog runs", '".')),  # punctuation after the closing mark
+        ("- A dog runs.", ("- ", "A dog runs.", "")),
+        ("• A dog runs.", ("• ", "A dog runs.", "")),
+        ("1. A dog runs.", ("1. ", "A dog runs.", "")),
+        ("12) A dog runs.", ("12) ", "A dog runs.", "")),
+        ("(b) A dog runs.", ("(b) ", "A dog runs.", "")),
+        ('- "A dog runs."', ('- "', "A dog runs.", '"')),
+        ('"A" and "B" run.', ("", '"A" and "B" run.', "")),  # not one quote around it all
+        ("'The dog's ball.'", ("", "'The dog's ball.'", "")),  # an apostrophe inside
+        ("A man (left) runs.", ("", "A man (left) runs.", "")),
+        ("(Left) a man runs.", ("", "(Left) a man runs.", "")),
+        ('"12345"', ("", '"12345"', "")),  # no letter inside
+        ("- ", ("", "- ", "")),
+        ("-5 degrees.", ("", "-5 degrees.", "")),  # a minus sign, not a marker
+        ("1.5 million people.", ("", "1.5 million people.", "")),
+        ("A dog runs.", ("", "A dog runs.", "")),
+    ],
+)
+def test_frame(sentence: str, expected: tuple[str, str, str]) -> None:
+    assert frame(sentence) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "model_sees", "translation", "expected"),
+    [
+        ('"A dog runs."', "A dog runs.", "Un chien court.", '"Un chien court."'),
+        ("2) A DOG RUNS.", "A dog runs.", "Un chien court.", "2) UN CHIEN COURT."),  # capitals inside the frame
+        ('- "Is the dog running?"', "The dog is running.", "Le chien court.", '- "Est-ce que le chien court ?"'),
+        ("« Is the dog running ? »", "The dog is running.", "Le chien court.", "« Est-ce que le chien court ? »"),
+    ],
+)
+def test_the_frame_goes_back_around_the_translation(
+    sentence: str, model_sees: str, translation: str, expected: str
+) -> None:
+    p = prepare(sentence, unknown)
+    assert p.text == model_sees and p.changed and p.source == sentence
+    assert restore(p, translation, []) == expected
+
+
+def test_a_span_inside_a_frame() -> None:
+    p = prepare("(Visit www.x.org today.)", unknown)
+    assert (p.text, p.frame) == ("Visit today.", ("(", ")"))
+    assert restore(p, "Visitez aujourd'hui.", [len("Visitez")]) == "(Visitez www.x.org aujourd'hui.)"
