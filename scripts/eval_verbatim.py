@@ -10,7 +10,7 @@ the same engine in the same run:
    how many of the spans that the reference contains as such come out in the
    translation.
 2. Injected spans: every val sentence gets one span of a kind (an emoji, a URL, a
-   number, a word in a script the vocabulary cannot spell) inserted at a random
+   number, a word in a script the vocabulary cannot spell, a hashtag) inserted at a random
    word boundary (seeded). Reported: the share of translations that contain the
    span exactly once, and sacreBLEU against the val reference of the translation
    with the span taken out (how much of the rest of the sentence survives). The
@@ -18,7 +18,7 @@ the same engine in the same run:
 3. Capitals: the val sources in capitals; sacreBLEU against the references in capitals.
 4. Title Case: every word of the val sources capitalised; sacreBLEU against the references.
 5. Questions and exclamations: the val pairs whose source and reference end with ".",
-   with "?" (then "!") instead, French-spaced in the reference ("... court ?").
+   with "?" (then "!", then "...") instead, French-spaced in the reference ("... court ?").
    Reported: the share of translations that end with the mark, and sacreBLEU.
 6. Frames: every val pair with a list marker ("- ", "1. ") or quotes or brackets around the
    sentence, the same frame on the reference. Reported: the share of translations that
@@ -46,6 +46,7 @@ KINDS = {
     "url": ["https://example.com/photo/123", "www.flickr.com/p/x7"],
     "number": ["1102", "2019", "$4,500", "3:45", "555-1234"],
     "script": ["Łódź", "東京", "Ñandú", "Αθήνα"],
+    "hashtag": ["#NewYork", "@jo_doe", "#fun", "#Paris2024"],
 }
 
 
@@ -129,9 +130,10 @@ def main() -> None:
     # 5. questions and exclamations
     closed = [(s, r) for s, r in zip(val_src, val_ref, strict=True) if s.endswith(".") and r.endswith(".")]
     marks: list[dict[str, object]] = []
-    for mark in ("?", "!"):
+    for mark in ("?", "!", "..."):
         asked = [s[:-1] + mark for s, _ in closed]
-        marked = [r[:-1].rstrip() + " " + mark for _, r in closed]
+        space = " " if mark in "?!" else ""  # French spacing: "court ?", "court..."
+        marked = [r[:-1].rstrip() + space + mark for _, r in closed]
         row = {"mark": mark, "sentences": len(closed), "example": asked[0]}
         for verbatim in (False, True):
             hyps = translate(asked, verbatim)
@@ -224,7 +226,7 @@ def main() -> None:
         "## Questions and exclamations",
         "",
         f'The {marks[0]["sentences"]} val pairs whose source and reference end with ".", ending with '
-        '"?" or "!" instead (French-spaced in the reference).',
+        '"?", "!" or "..." instead (French-spaced in the reference).',
         "",
         "| mark | example | ends with the mark, off | on | BLEU off | on |",
         "|---|---|---|---|---|---|",

@@ -1,7 +1,7 @@
 """Text the model must not translate: spans copied verbatim, and all-capitals input.
 
 The default model knows the vocabulary of its training captions. A URL, an e-mail
-address, a number of several digits, an emoji or a word in a script the tokenizer
+address, a hashtag, a number of several digits, an emoji or a word in a script the tokenizer
 does not cover is noise to it: it garbles the span ("number 1102" -> "numéro 4 4 4
 4") and often the rest of the sentence with it ("Visit https://example.com today."
 -> "Des violonistes s'occupent de l'air ..."). Translation services copy such
@@ -14,13 +14,14 @@ spans through; this module does that, in three steps:
    Title Case ("A Man Is Running In The Park") is translated in sentence case, and
    so is its translation (as French writes titles); words with capitals inside
    ("BMX", "McDonald") keep them.
-   A question or an exclamation ("Does the dog like snow?") is translated with a full
-   stop, the sentence end of nearly all the training captions (4 of 29,000 end with
-   "?"), and its mark is put back, French-spaced ("... court ?"); the model drops it
-   otherwise. A question such as "Is the dog running?", "Where is the dog going?", "Who
-   is running?" or "What is the dog holding?" (without spans) is translated as its
-   statement and asked the French way ("Est-ce que le chien court ?", "Où est-ce que le
-   chien va ?", "Qui court ?", "Qu'est-ce que le chien tient ?", `translator.questions`).
+   A question or an exclamation ("Does the dog like snow?"), or a sentence trailing off
+   ("A dog runs..."), is translated with a full stop, the sentence end of nearly all the
+   training captions (4 of 29,000 end with "?"), and its mark is put back, "?" and "!"
+   French-spaced ("... court ?"); the model drops it otherwise. A question such as "Is
+   the dog running?", "Where is the dog going?", "Who is running?" or "What is the dog
+   holding?" (without spans) is translated as its statement and asked the French way
+   ("Est-ce que le chien court ?", "Où est-ce que le chien va ?", "Qui court ?",
+   "Qu'est-ce que le chien tient ?", `translator.questions`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -55,6 +56,8 @@ from translator.tokenizer import INVISIBLE
 
 URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# a hashtag or a handle ("#NewYork", "@jo_doe"), not the "@" of an address nor "#1"
+HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
 # A standalone number (not part of a word such as "4th" or "50s"), with an optional
 # currency sign and percent: "1102", "3:45", "$4,500", "555-1234", "2.5%".
 NUMBER = re.compile(r"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*%?(?!\w)")
@@ -63,7 +66,7 @@ _LOWER_WORD = re.compile(r"(?:^|\s)[a-z]")
 _PLAIN = set(string.ascii_letters + " ")
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
 _PAIRS = {'""', "''", "()", "[]", "{}", "«»", "“”", "‘’"}  # a span alone inside these takes them along
-_ENDING = re.compile(r"\s*([?!][?!.]*)\s*$")  # "?", "!", "?!", "!!!" closing a sentence
+_ENDING = re.compile(r"\s*([?!][?!.]*|\.{3,}|…)\s*$")  # "?", "!", "?!", "!!!", "...", "…" closing a sentence
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
 
 
@@ -81,7 +84,7 @@ class Prepared:
     text: str  # what the model translates
     spans: tuple[Span, ...] = ()
     upper: bool = False  # the source was in capitals: the translation is put in capitals
-    ending: str = ""  # the source's closing "?" or "!" (the model translated the sentence with "." instead)
+    ending: str = ""  # the source's closing "?", "!" or "..." (the model translated the sentence with "." instead)
     # the model translated a question's statement: ask its translation with this French question
     # word ("Où"; "Qui", "Que" for a subject or an object; "" for a yes/no question); None: not such a question
     question: str | None = None
@@ -127,13 +130,15 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     """(start, end) character ranges of `text` to copy verbatim, sorted and disjoint.
 
     `unknown(c)` says whether the tokenizer cannot represent character c. The spans
-    are URLs, e-mail addresses, numbers of two digits or more (or with a separator,
-    currency or percent sign), runs of symbols (emoji), and every whitespace-
-    separated word with a letter the tokenizer cannot represent in either case
+    are URLs, e-mail addresses, hashtags and handles ("#fun", "@jo"), numbers of two
+    digits or more (or with a separator, currency or percent sign), runs of symbols
+    (emoji), and every whitespace-separated word with a letter the tokenizer cannot represent in either case
     ("Łódź", "狗在跑"). A span that is all there is between quotes or brackets takes
     them along ('"93"'); spans separated only by whitespace are merged into one.
     """
     ranges = address_spans(text)
+    if "@" in text or "#" in text:
+        ranges += [m.span() for m in HANDLE.finditer(text)]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
     # the characters to look at: ASCII letters and spaces are never symbols, and taken as known
@@ -314,9 +319,12 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
     out += case(translation[pos:])
     if prepared.question is not None:
         out = case(ask(out, prepared.question))
-    if prepared.ending:  # French sets "?" and "!" off with a space
+    if prepared.ending:  # French sets "?" and "!" off with a space, not "..."
         out = out.rstrip()
-        stops = len(out) - len(out.rstrip("."))
-        out = out[: len(out) - stops].rstrip() if stops < 3 else out  # the full stop, not an ellipsis
-        out = f"{out} {prepared.ending}" if out else prepared.ending
+        if prepared.ending[0] in "?!":
+            stops = len(out) - len(out.rstrip("."))
+            out = out[: len(out) - stops].rstrip() if stops < 3 else out  # the full stop, not an ellipsis
+            out = f"{out} {prepared.ending}" if out else prepared.ending
+        else:
+            out = out.rstrip(".…").rstrip() + prepared.ending
     return out

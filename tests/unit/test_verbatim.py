@@ -7,7 +7,7 @@ import pytest
 from translator.frames import frame
 from translator.verbatim import Span, find_spans, insertion_points, prepare, restore
 
-KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô")
+KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô#@…_")
 
 
 def unknown(c: str) -> bool:
@@ -29,6 +29,8 @@ def spans(text: str) -> list[str]:
         ("They walk in Łódź, Poland.", ["Łódź"]),  # the whole word of an unknown letter, not its comma
         ('With the number "93" on it.', ['"93"']),  # alone between quotes: the quotes go along
         ("Scores 12 14 today.", ["12 14"]),  # only whitespace between: merged
+        ("@jo_doe A dog at #NewYork2024, #1.", ["@jo_doe", "#NewYork2024"]),  # "#1": no letter
+        ("Mail jo@x.com or C# code.", ["jo@x.com"]),  # no handle inside an address; "C#" is no hashtag
         ("狗在跑。", ["狗在跑。"]),
         ("A man in a red shirt.", []),
     ],
@@ -107,6 +109,8 @@ def test_restore_capitals_but_not_the_spans() -> None:
         ("Who is running?", "Someone is running.", "?"),
         ("What is the dog holding?", "The dog is holding something.", "?"),
         ("A dog runs !", "A dog runs.", "!"),
+        ("A dog runs...", "A dog runs.", "..."),  # trailing off
+        ("A dog runs…", "A dog runs.", "…"),
         ("Really?!  ", "Really.", "?!"),
         ("IS IT RAINING?", "It is raining.", "?"),  # with capitals
         ("Visit www.x.org?", "Visit.", "?"),  # the URL is cut out, the mark stays outside it
@@ -136,6 +140,8 @@ def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, m
         ("WHO IS RUNNING?", "Quelqu'un court.", "QUI COURT ?"),
         ("What is the dog holding?", "Le chien tient quelque chose.", "Qu'est-ce que le chien tient ?"),
         ("Wait...!", "Attendez...", "Attendez... !"),  # an ellipsis is not the full stop
+        ("A dog runs...", "Un chien court.", "Un chien court..."),  # no space before an ellipsis
+        ("A dog runs…", "Un chien court...", "Un chien court…"),
         ("Wait!", "Attendez..", "Attendez !"),
         ("IS IT RAINING?", "Il pleut.", "EST-CE QU'IL PLEUT ?"),
         ("Really?!", "", "?!"),
