@@ -23,12 +23,18 @@ the same engine in the same run:
 6. Frames: every val pair with a list marker ("- ", "1. ") or quotes or brackets around the
    sentence, the same frame on the reference. Reported: the share of translations that
    keep the frame exactly (start with its head, end with its tail), and sacreBLEU.
-7. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
+7. Brackets inside a sentence: val sentences with a phrase put in brackets, the one that
+   ends the sentence ("A man is riding a bike (in the park).") or the one after the subject
+   ("A man (in a blue shirt) is riding a bike."). Reported: the share of translations with
+   the brackets around some words, and sacreBLEU of the translations without the brackets
+   against the reference (how much of the sentence survives).
+8. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import statistics
 import time
 from pathlib import Path
@@ -52,6 +58,14 @@ KINDS = {
 
 # (head, tail) put around every val pair: a quotation, brackets, a bullet and a numbered list item
 FRAMES = [('"', '"'), ("« ", " »"), ("(", ")"), ("- ", ""), ("1. ", "")]
+
+
+# a phrase to put in brackets: (before)(phrase)(after), the first match only
+BRACKETS = {
+    "the last, ending the sentence": re.compile(r"^(.+ )((?:in|on|at|near|under|with|behind) [^,()]+?)(\.?)$"),
+    "after the subject": re.compile(r"^((?:A|An|The|Two|Three) \w+ )((?:in|with|wearing) [^,()]+?)( (?:is|are) .+)$"),
+}
+HELD = re.compile(r"\(\s*\w[^()]*\)")  # brackets around some words
 
 
 def bleu(hyps: list[str], refs: list[str]) -> float:
@@ -154,7 +168,21 @@ def main() -> None:
             row[f"BLEU {label}"] = bleu(hyps, [head + r + tail for r in val_ref])
             row[f"translation {label}"] = hyps[0]
         frames.append(row)
-    # 7. cost: test_2016_flickr, on and off alternating, medians
+    # 7. brackets inside a sentence
+    bracketed: list[dict[str, object]] = []
+    for where, pattern in BRACKETS.items():
+        pairs = [(pattern.sub(r"\1(\2)\3", s, count=1), r) for s, r in zip(val_src, val_ref, strict=True)]
+        pairs = [(s, r) for s, r in pairs if "(" in s]
+        row = {"where": where, "sentences": len(pairs), "example": pairs[0][0]}
+        for verbatim in (False, True):
+            hyps = translate([s for s, _ in pairs], verbatim)
+            label = "on" if verbatim else "off"
+            row[f"bracketed {label}"] = round(sum(bool(HELD.search(h)) for h in hyps) / len(hyps), 3)
+            plain = [" ".join(h.replace("(", " ").replace(")", " ").split()).replace(" .", ".") for h in hyps]
+            row[f"BLEU {label}"] = bleu(plain, [r for _, r in pairs])
+            row[f"translation {label}"] = hyps[0]
+        bracketed.append(row)
+    # 8. cost: test_2016_flickr, on and off alternating, medians
     test_src, _ = read_parallel(*split_paths(data, "test_2016_flickr"))
     seconds: dict[bool, list[float]] = {False: [], True: []}
     for r in range(args.repeats):
@@ -179,6 +207,7 @@ def main() -> None:
         "title case": title,
         "questions and exclamations": marks,
         "frames": frames,
+        "brackets": bracketed,
         "cost": cost,
     }
     md = [
@@ -245,6 +274,19 @@ def main() -> None:
         *[
             f"| `{f['frame']}` | {f['example']} | {f['kept off']} | {f['kept on']} | {f['BLEU off']} | {f['BLEU on']} |"
             for f in frames
+        ],
+        "",
+        "## Brackets inside a sentence",
+        "",
+        "Val sentences with a phrase put in brackets; BLEU of the translations with the brackets taken out, "
+        "against the references.",
+        "",
+        "| phrase in brackets | sentences | example | brackets around words, off | on | BLEU off | on |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {b['where']} | {b['sentences']} | {b['example']} | {b['bracketed off']} | {b['bracketed on']} "
+            f"| {b['BLEU off']} | {b['BLEU on']} |"
+            for b in bracketed
         ],
         "",
         "## Cost",

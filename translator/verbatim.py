@@ -28,6 +28,12 @@ spans through; this module does that, in three steps:
    attending to pieces from k on (`insertion_points`). Spans keep their order.
 3. `restore` inserts the spans there with the spacing they had in the source.
 
+Brackets around words inside a sentence ("A man is riding a bike (in the park).") are
+cut out as two spans, and the words they held translated with the sentence: put back
+where the attention says, they hold the translation of those words ("Un homme fait du
+vélo (dans le parc)."); the model garbled bracketed words ("(dant le parc)"). Brackets
+that the attention puts at one place, around nothing, are dropped.
+
 A sentence with no letters ("🙂", "12345", "2.", "...", ":)"), or none left once its
 spans are cut out ("https://example.com", "狗在跑。"), is returned as it is, without
 translation.
@@ -56,6 +62,10 @@ from translator.tokenizer import INVISIBLE
 
 URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# brackets around words inside a sentence ("a bike (in the park)"): the model translates the words
+# without them, and each bracket is a span put back where the attention says
+BRACKETED = re.compile(r"\([^()]*[^\W\d_][^()]*\)|\[[^\[\]]*[^\W\d_][^\[\]]*\]")
+_OPENING, _CLOSING_BRACKET = "([", ")]"
 # a hashtag or a handle ("#NewYork", "@jo_doe"), not the "@" of an address nor "#1"
 HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
 # A standalone number (not part of a word such as "4th" or "50s"), with an optional
@@ -132,13 +142,18 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     `unknown(c)` says whether the tokenizer cannot represent character c. The spans
     are URLs, e-mail addresses, hashtags and handles ("#fun", "@jo"), numbers of two
     digits or more (or with a separator, currency or percent sign), runs of symbols
-    (emoji), and every whitespace-separated word with a letter the tokenizer cannot represent in either case
-    ("Łódź", "狗在跑"). A span that is all there is between quotes or brackets takes
-    them along ('"93"'); spans separated only by whitespace are merged into one.
+    (emoji), every whitespace-separated word with a letter the tokenizer cannot
+    represent in either case ("Łódź", "狗在跑"), and each bracket of a pair around
+    words ("a bike (in the park)": the model translates the words, the brackets go
+    back around their translation). A span that is all there is between quotes or
+    brackets takes them along ('"93"'); spans separated only by whitespace are merged
+    into one, brackets excepted.
     """
     ranges = address_spans(text)
     if "@" in text or "#" in text:
         ranges += [m.span() for m in HANDLE.finditer(text)]
+    if "(" in text or "[" in text:
+        ranges += [r for m in BRACKETED.finditer(text) for r in ((m.start(), m.start() + 1), (m.end() - 1, m.end()))]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
     # the characters to look at: ASCII letters and spaces are never symbols, and taken as known
@@ -161,7 +176,9 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     for start, end in sorted(ranges):
         while start > 0 and end < len(text) and text[start - 1] + text[end] in _PAIRS:  # '"93"' whole
             start, end = start - 1, end + 1
-        if merged and (start <= merged[-1][1] or not text[merged[-1][1] : start].strip()):
+        # a bracket stays apart from a span that a space separates from it (its spacing is its own)
+        bracket = len({text[start:end], text[slice(*merged[-1])] if merged else ""} & set(_OPENING + _CLOSING_BRACKET))
+        if merged and (start <= merged[-1][1] or (not bracket and not text[merged[-1][1] : start].strip())):
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
@@ -304,7 +321,19 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         return s.upper() if prepared.upper else s
 
     out, pos = "", 0
-    for span, at in zip(prepared.spans, offsets, strict=True):
+    placed = list(zip(prepared.spans, offsets, strict=True))
+    # brackets that the attention put at one place hold nothing of the translation: both go
+    empty = {
+        k
+        for i in range(len(placed) - 1)
+        if placed[i][0].text in _OPENING
+        and placed[i + 1][0].text in _CLOSING_BRACKET
+        and placed[i][1] == placed[i + 1][1]
+        for k in (i, i + 1)
+    }
+    for k, (span, at) in enumerate(placed):
+        if k in empty:
+            continue
         prefix = out + case(translation[pos:at])
         rest = translation[at:].lstrip(" ")
         gap = len(rest) < len(translation) - at or prefix.endswith(" ")  # a word boundary of the translation
@@ -312,8 +341,9 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         # the source's spacing, and a space wherever the span would touch a word
         glue_left = prefix[-1:].isalnum() and (gap or span.text[0].isalnum())
         glue_right = rest[:1].isalnum() and (gap or span.text[-1].isalnum())
-        left = " " if prefix and (span.space_before or glue_left) else ""
-        right = " " if rest and (span.space_after or glue_right) else ""
+        bracketed = span.text in _CLOSING_BRACKET or prefix[-1:] in _OPENING  # no space inside brackets
+        left = " " if prefix and (span.space_before or glue_left) and not bracketed else ""
+        right = " " if rest and (span.space_after or glue_right) and span.text not in _OPENING else ""
         out = prefix + left + span.text + right
         pos = len(translation) - len(rest)
     out += case(translation[pos:])

@@ -31,6 +31,8 @@ def spans(text: str) -> list[str]:
         ("Scores 12 14 today.", ["12 14"]),  # only whitespace between: merged
         ("@jo_doe A dog at #NewYork2024, #1.", ["@jo_doe", "#NewYork2024"]),  # "#1": no letter
         ("Mail jo@x.com or C# code.", ["jo@x.com"]),  # no handle inside an address; "C#" is no hashtag
+        ("A bike (in the park) [left].", ["(", ")", "[", "]"]),  # brackets around words: each a span
+        ("A bike (1102) and () or (x.", ["(1102)"]),  # no letter inside, or no pair: as before
         ("狗在跑。", ["狗在跑。"]),
         ("A man in a red shirt.", []),
     ],
@@ -264,3 +266,16 @@ def test_a_span_inside_a_frame() -> None:
     p = prepare("(Visit www.x.org today.)", unknown)
     assert (p.text, p.frame) == ("Visit today.", ("(", ")"))
     assert restore(p, "Visitez aujourd'hui.", [len("Visitez")]) == "(Visitez www.x.org aujourd'hui.)"
+
+
+def test_brackets_go_where_their_words_went_without_spaces_inside() -> None:
+    p = prepare("A man is riding a bike (in the park).", unknown)
+    assert p.text == "A man is riding a bike in the park."
+    translation = "Un homme fait du vélo dans le parc."
+    offsets = [len("Un homme fait du vélo "), len("Un homme fait du vélo dans le parc")]
+    assert restore(p, translation, offsets) == "Un homme fait du vélo (dans le parc)."
+
+
+def test_brackets_that_hold_nothing_of_the_translation_are_dropped() -> None:
+    p = prepare("A boy (left) runs.", unknown)
+    assert restore(p, "Un garçon court.", [len("Un garçon"), len("Un garçon")]) == "Un garçon court."
