@@ -17,7 +17,7 @@ from server.errors import LimitError, UnimplementedError, status_for
 from server.metrics import Metrics
 from translator._proto import translator_pb2 as pb
 from translator._proto import translator_pb2_grpc as pb_grpc
-from translator.config import DecodeConfig
+from translator.config import TRANSLATION_RULES, DecodeConfig
 from translator.errors import TranslatorError
 from translator.inference import TranslationResult, Translator
 
@@ -253,4 +253,5 @@ class TranslatorServicer(pb_grpc.TranslatorServicer):
             variant=variant,
             max_input_tokens=translator.max_input_tokens,
             training_json=json.dumps(manifest.get("training", {}), sort_keys=True),
+            translation_rules=TRANSLATION_RULES,
         )

@@ -695,7 +695,12 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
         )
     limit = min(job.engine.max_input_tokens, info.max_input_tokens or job.engine.max_input_tokens)
     engine = RemoteEngine(client, tokenizer, limit, job.decode, job.max_in_flight)
-    model = {"server_model_info_sha256": hashlib.sha256(info.SerializeToString(deterministic=True)).hexdigest()}
+    rules = info.translation_rules or None  # 0: a server from before the field
+    info.ClearField("translation_rules")  # the rules are recorded on their own (`Journal`)
+    model = {
+        "server_model_info_sha256": hashlib.sha256(info.SerializeToString(deterministic=True)).hexdigest(),
+        "rules": rules,
+    }
     return engine, model, client
 
 
@@ -749,13 +754,14 @@ def _run_job(job: JobSpec) -> Summary:
         check_records(job.input, job.window, job.fmt, job.errors, label)
 
     remote: tuple[RemoteEngine, dict[str, Any], Any] | None = _open_remote(job) if job.server else None
-    model = remote[1] if remote else _model_fingerprint(job.engine)
+    model = dict(remote[1]) if remote else _model_fingerprint(job.engine)
     fingerprint = {
         "input": {"size": scan.size, "sha256": scan.sha256},
         "model": model,
         "options": job.options_fingerprint(),
-        # the server's rules are its own; a local engine's are this package's
-        "rules": None if remote else TRANSLATION_RULES,
+        # the server's rules are its own (its model info; None from a server that does not say),
+        # a local engine's are this package's
+        "rules": model.pop("rules") if remote else TRANSLATION_RULES,
     }
     journal = Journal(job.output, fingerprint) if job.output is not None else None
     sink: Journal | StdoutSink = journal if journal is not None else StdoutSink()

@@ -79,9 +79,13 @@ class Journal:
             changes.append("the model changed")
         rules_changed = old.get("rules") != new.get("rules")
         if rules_changed:  # a journal from before the rules were recorded has none: rules 1
+
+            def version(rules: Any) -> str:  # None: a server that does not say
+                return "unknown" if rules is None else str(rules)
+
             changes.append(
-                f"the translator's rules changed (version {old.get('rules', 1)} -> {new.get('rules')}): "
-                "this version translates some sentences differently"
+                f"the translator's rules changed (version {version(old.get('rules', 1))} -> "
+                f"{version(new.get('rules'))}): this version translates some sentences differently"
             )
         old_opts, new_opts = old.get("options", {}), new["options"]
         for key in sorted(set(old_opts) | set(new_opts)):

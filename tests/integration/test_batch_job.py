@@ -304,6 +304,28 @@ def test_remote_job_gives_identical_output(
     assert code == 2 and "pass --model with the server's bundle" in err
 
 
+def test_a_remote_job_records_the_server_rules(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, server: str, tmp_path: Path
+) -> None:
+    from helpers import reverse_task
+
+    src, _ = reverse_task(30, seed=5)
+    src[24] = "red dog runs on the big cat sits on the man"  # line 25: over the limit of 8
+    inp, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    inp.write_text("".join(s + "\n" for s in src))
+    base = ["translate", "--server", server, "--model", str(tiny_bundle), "-i", str(inp), "-o", str(out),
+            "--max-input-tokens", "8", "--beam", "1", "--window", "10", "--overlong", "refuse", "--quiet"]  # fmt: skip
+    code, _, err = run(capsys, *base)
+    assert code == 2 and "line 25 is 11 tokens long" in err
+    record = out.with_name("out.txt.job") / "job.json"
+    begun = json.loads(record.read_text())
+    assert begun["rules"] == TRANSLATION_RULES  # the server's, from its model info
+    assert set(begun["model"]) == {"server_model_info_sha256"}
+    record.write_text(json.dumps({**begun, "rules": None}))  # begun through a server that did not say
+    code, _, err = run(capsys, *base)
+    assert code == 2 and f"rules changed (version unknown -> {TRANSLATION_RULES})" in err
+
+
 # -- input errors, output paths, stdout and --quiet --------------------------------------------
 def _small_job(bundle: Path, inp: Path, *extra: str) -> list[str]:
     return ["translate", "--model", str(bundle), "-i", str(inp), "--max-input-tokens", "8", "--beam", "1",

@@ -35,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server import ServerConfig, TranslatorApp, create_app
 from translator._proto import translator_pb2 as pb
 from translator._proto import translator_pb2_grpc as pb_grpc
+from translator.config import TRANSLATION_RULES
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -256,6 +257,7 @@ def test_model_info(srv: Running) -> None:
     assert (info.vocab_size, info.encoder_layers, info.decoder_layers, info.heads, info.d_model) == (48, 2, 2, 4, 64)
     assert info.engine == "torch" and info.device == "cpu" and info.max_input_tokens == 20
     assert isinstance(json.loads(info.training_json), dict)
+    assert info.translation_rules == TRANSLATION_RULES
 
 
 def test_stream_keeps_order_and_ids(srv: Running, local: Any) -> None:

@@ -612,6 +612,7 @@ class ModelInfo(_message.Message):
     VARIANT_FIELD_NUMBER: _builtins.int
     MAX_INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     TRAINING_JSON_FIELD_NUMBER: _builtins.int
+    TRANSLATION_RULES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Bundle name (manifest `name`)."""
     version: _builtins.str
@@ -636,6 +637,12 @@ class ModelInfo(_message.Message):
     """Longest accepted text in subword tokens."""
     training_json: _builtins.str
     """Training metadata from the manifest, as JSON (may be "{}")."""
+    translation_rules: _builtins.int
+    """Version of the translation rules the server applies around the model (copied spans,
+    questions, long sentences, ...: `translator.config.TRANSLATION_RULES`); it rises whenever
+    a release translates some input differently with the same model. A batch job through
+    the server records it and refuses to resume under other rules. 0 from servers before it.
+    """
     def __init__(
         self,
         *,
@@ -651,10 +658,11 @@ class ModelInfo(_message.Message):
         variant: _builtins.str = ...,
         max_input_tokens: _builtins.int = ...,
         training_json: _builtins.str = ...,
+        translation_rules: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["d_model", b"d_model", "decoder_layers", b"decoder_layers", "device", b"device", "encoder_layers", b"encoder_layers", "engine", b"engine", "heads", b"heads", "max_input_tokens", b"max_input_tokens", "name", b"name", "training_json", b"training_json", "variant", b"variant", "version", b"version", "vocab_size", b"vocab_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["d_model", b"d_model", "decoder_layers", b"decoder_layers", "device", b"device", "encoder_layers", b"encoder_layers", "engine", b"engine", "heads", b"heads", "max_input_tokens", b"max_input_tokens", "name", b"name", "training_json", b"training_json", "translation_rules", b"translation_rules", "variant", b"variant", "version", b"version", "vocab_size", b"vocab_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
