@@ -17,7 +17,9 @@ Questions that ask for the subject or the object have no reference (the caption'
 names what they ask for), so for them the report counts the outputs that ask for it in
 French: "Who is riding a bike?" (from "A man is riding a bike.") asked with "Qui" and
 without an invented subject, and "What is a man holding?" (from "A man is holding a
-baby.") with "Qu'est-ce que" or "PREPOSITION quoi est-ce que".
+baby.") with "Qu'est-ce que" or "PREPOSITION quoi est-ce que"; "Where is the man?" (from
+"A man is riding a bike.") with "Où est" and "What color is the shirt?" (from "... a red
+shirt, ...") with "De quelle couleur".
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from translator.questions import AUXILIARIES, statement
 _ASKED = re.compile(r"^(?:Pourquoi est-ce|Est-ce) qu(?:e |')|^Pourquoi ", re.IGNORECASE)
 _ASKS_WHAT = re.compile(r"^(?:Qu'est-ce qu|Que |Qu'|\w+ quoi )", re.IGNORECASE)
 _OBJECT = re.compile(r"(?:a|an|the|some|two|three|his|her|their|its)$", re.IGNORECASE)
+_COLOR = re.compile(
+    r"\ba (?:red|blue|green|yellow|black|white|orange|pink|purple|brown|gray|grey) ([a-z]+)"
+    r"(?= (?:and|is|are|with|in|on|at|near|holding|sitting|standing|walking)\b|[.,])"
+)
 
 
 def question_of(caption: str, why: bool = False) -> str | None:
@@ -67,6 +73,21 @@ def part_questions(caption: str) -> tuple[str | None, str | None]:
     what = " ".join(["What", words[k], *subject, words[k + 1]]) + "?"
     has_object = k + 2 < len(words) and _OBJECT.fullmatch(words[k + 2])
     return (who if statement(who[:-1]) else None), (what if has_object and statement(what[:-1]) else None)
+
+
+def noun_questions(caption: str) -> tuple[str | None, str | None]:
+    """ "A man in a red shirt is riding a bike." -> ("Where is the man in a red shirt?", "What
+    color is the shirt?"): where the subject is, and the colour of a thing it names (each None
+    when the caption has no such part or the rule would not take it)."""
+    words = caption.removesuffix(".").split()
+    k = next((k for k in range(2, min(len(words), 7)) if words[k] in ("is", "are")), 0)
+    where = None
+    if k and words[0] in ("A", "An", "The", "Two", "Three"):
+        subject = ["the" if words[0] in ("A", "An") else words[0].lower(), *words[1:k]]
+        where = " ".join(["Where", words[k], *subject]) + "?"
+    color = _COLOR.search(caption)
+    what = f"What color is the {color.group(1)}?" if color else None
+    return (where if where and statement(where[:-1]) else None), (what if what and statement(what[:-1]) else None)
 
 
 def content(output: str) -> str:
@@ -102,10 +123,13 @@ def main() -> int:
     parts = [part_questions(c) for c in captions]
     who = [q for q, _ in parts if q][: len(chosen)]
     what = [q for _, q in parts if q][: len(chosen)]
-    who_on, what_on = translate(who), translate(what)
+    nouns = [noun_questions(c) for c in captions]
+    where = [q for q, _ in nouns if q][: len(chosen)]
+    color = [q for _, q in nouns if q][: len(chosen)]
+    who_on, what_on, where_on, color_on = translate(who), translate(what), translate(where), translate(color)
     translator.verbatim.statement = lambda question: None
     try:
-        who_off, what_off = translate(who), translate(what)
+        who_off, what_off, where_off, color_off = translate(who), translate(what), translate(where), translate(color)
     finally:
         translator.verbatim.statement = rule
     asking = {
@@ -118,6 +142,16 @@ def main() -> int:
             "questions": len(what),
             "off": sum(bool(_ASKS_WHAT.match(o)) for o in what_off),
             "on": sum(bool(_ASKS_WHAT.match(o)) for o in what_on),
+        },
+        "where is": {
+            "questions": len(where),
+            "off": sum(o.startswith(("Où est ", "Où sont ")) for o in where_off),
+            "on": sum(o.startswith(("Où est ", "Où sont ")) for o in where_on),
+        },
+        "what color": {
+            "questions": len(color),
+            "off": sum(o.startswith("De quelle couleur ") for o in color_off),
+            "on": sum(o.startswith("De quelle couleur ") for o in color_on),
         },
     }
     # the statement's "quelqu'un" / "quelque chose" left in an output (questions saying "some..." themselves aside)
@@ -151,6 +185,8 @@ def main() -> int:
         for q, a, b in [
             *list(zip(who, who_off, who_on, strict=True))[:4],
             *list(zip(what, what_off, what_on, strict=True))[:4],
+            *list(zip(where, where_off, where_on, strict=True))[:3],
+            *list(zip(color, color_off, color_on, strict=True))[:3],
         ]
     ]
     report = {
@@ -184,20 +220,23 @@ def main() -> int:
         "|---|---|---|---|",
         *(f"| {e['question']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
         "",
-        "## Questions that ask for the subject or the object",
+        "## Questions that ask for the subject, the object, a place or a colour",
         "",
         '"Who" questions made from val captions ("A man is riding a bike." -> "Who is riding a bike?") and "what" '
         'questions ("A man is holding a baby." -> "What is a man holding?"), as many as above at most. Counted: the '
         'outputs that ask for the part ("Qui ..." for who; "Qu\'est-ce que ...", "Que ..." or "PREPOSITION quoi ..." '
-        "for what).",
+        'for what). Also "Where is the man?" (from "A man is riding a bike.") and "What color is the shirt?" (from '
+        '"... a red shirt ..."), asked with "Où est/sont ..." and "De quelle couleur ...".',
         "",
         "| questions | number | asking for it, off | on |",
         "|---|---|---|---|",
         *(f"| {k} | {v['questions']} | {v['off']} | {v['on']} |" for k, v in asking.items()),
         "",
         f'Outputs with the rule on that still hold the statement\'s "quelqu\'un" or "quelque chose" (questions '
-        f'with "some..." of their own aside): {leftover}. The questions not asked this way are over 20 words, cut '
-        'into clauses first, or not English ("What is a long-haired mail swinging?").',
+        f'with "some..." of their own aside): {leftover}. The who and what questions not asked this way are over '
+        '20 words, cut into clauses first, or not English ("What is a long-haired mail swinging?"); the where '
+        'questions, those with an "-ing" word other than "wearing" ("Where are the man and woman pushing '
+        'strollers?" is asked "Où est-ce que l\'homme et une femme poussent des poussettes ?").',
         "",
         "| question | off | on |",
         "|---|---|---|",

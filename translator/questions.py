@@ -17,8 +17,12 @@ chose"), and the question puts "qui" or "quoi" in their place:
   chose." -> "Qu'est-ce que l'homme tient ?"; "What is the dog playing with?" -> "Avec quoi
   est-ce que le chien joue ?".
 
+A question for where, who or what colour something is ("Where is the dog?", "Who is the
+man in the red shirt?", "What color is the car?") is translated as that noun phrase alone
+("The dog." -> "Le chien."), which goes after the French question: "Où est le chien ?".
+
 `translator.verbatim` applies both around the model and puts the "?" back. Other
-questions ("Does the dog like snow?", "What color is the car?") are translated as they are.
+questions ("Does the dog like snow?", "How many dogs are there?") are translated as they are.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from translator.clauses import SUBJECT, then
 
 AUXILIARIES = ("is", "are", "was", "were")
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
+# questions that ask where, who or what colour something is: "Où est le chien ?"
+NOUN_QUESTIONS = {"where": "Où", "who": "Qui", "what color": "De quelle couleur", "what colour": "De quelle couleur"}
 _PRONOUNS = {"he", "she", "they", "it", "we", "i", "you"}
 _PREPOSITIONS = {
     "in", "on", "at", "with", "near", "under", "behind", "beside", "by", "inside", "outside", "into", "onto",
@@ -60,12 +66,30 @@ def _ing(word: str) -> bool:
     return len(word) > 4 and word.lower().endswith("ing")
 
 
+def _noun_question(opening: str, words: list[str]) -> tuple[str, str] | None:
+    """("Où est", "The dog") for "where" and ["is", "the", "dog"]: a question about a noun
+    phrase (a determiner and at most five more words, no pronoun: "the man in the red
+    shirt"), whose translation goes after the French question ("Où est le chien"). "Where"
+    comes here only when no "-ing" word follows the subject (`statement`)."""
+    french = NOUN_QUESTIONS.get(opening)
+    if not french or not 3 <= len(words) <= 7 or words[0].lower() not in ("is", "are"):
+        return None
+    if not _SUBJECT_WORD.fullmatch(words[1]) or words[1].lower() in _PRONOUNS:
+        return None
+    phrase = " ".join(words[1:])
+    return f"{french} {'est' if words[0].lower() == 'is' else 'sont'}", phrase[:1].upper() + phrase[1:]
+
+
 def statement(question: str) -> tuple[str, str] | None:
     """(French question word, statement): "Is the dog running" -> ("", "The dog is running"),
     "Where is the dog going" -> ("Où", "The dog is going"), "Who is running" -> ("Qui",
     "Someone is running"), "What is the dog holding" -> ("Que", "The dog is holding
-    something"); None for other questions. `question` without its question mark."""
+    something"), "Where is the dog" -> ("Où est", "The dog"), "What color is the car" ->
+    ("De quelle couleur est", "The car"); None for other questions. `question` without its
+    question mark."""
     words = question.split()
+    if " ".join(words[:2]).lower() in ("what color", "what colour"):
+        return _noun_question(" ".join(words[:2]).lower(), words[2:])
     opening = words[0].lower() if words else ""
     word = QUESTION_WORDS.get(opening, "")
     if word or opening in ("who", "what"):
@@ -75,7 +99,7 @@ def statement(question: str) -> tuple[str, str] | None:
     aux = words[0].lower()
     if opening == "who":  # the subject is asked for: "Someone is riding a bike"
         if not _predicate(words[1]):
-            return None
+            return _noun_question(opening, words)
         return "Qui", " ".join(["Someone", "was" if aux in ("was", "were") else "is", *words[1:]])
     if len(words) < 3:
         return None
@@ -87,8 +111,12 @@ def statement(question: str) -> tuple[str, str] | None:
         # a subject of one word only if it is a pronoun ("Is he running"), not "the" of "Is the building tall"
         first = 2 if words[1].lower() in _PRONOUNS else 3
         found = [k for k in range(first, min(len(words), 7)) if _predicate(words[k])]
-        if not found:
-            return None
+        # "Where is the man in the park", "... the man wearing a hat": a place for a noun phrase ("Où
+        # est l'homme dans le parc"), not the statement "The man is in the park" asked where
+        where_noun = opening == "where" and not any(_ing(w) and w.lower() != "wearing" for w in words)
+        noun = _noun_question(opening, words) if where_noun or not found else None
+        if noun or not found:
+            return noun
         end = found[0]
     subject = words[1:end]
     if subject[0] != "I" and not subject[0].isupper():
@@ -114,6 +142,7 @@ def ask(translation: str, word: str = "") -> str:
     text = translation.strip().rstrip(".").rstrip()
     if not text:
         return text
+    noun = word.endswith((" est", " sont"))  # "Où est" + "le chien"
     if word == "Qui":
         someone = _SOMEONE.match(text)
         if someone:
@@ -132,6 +161,8 @@ def ask(translation: str, word: str = "") -> str:
     shouted = first.isupper() and len(first) > 1  # "LE CHIEN COURT": the caller puts it all in capitals
     if not shouted and (head in _LOWERED or head[:2] in ("l'", "d'")):
         text = text[:1].lower() + text[1:]
+    if noun:
+        return f"{word} {text}"
     if word == "Qu'est-ce":
         return then("Qu'est-ce que", text)
     return then(f"{word} est-ce que" if word else "Est-ce que", text)

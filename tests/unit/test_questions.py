@@ -31,9 +31,16 @@ from translator.questions import ask, statement
         ("Who is he", None),  # nothing marks a predicate
         ("What is the man", None),
         ("What is in the box", None),  # the subject is asked for, and it is no "-ing" question
-        ("What color is the car", None),
+        ("What color is the car", ("De quelle couleur est", "The car")),
+        ("What colour are the dogs in the yard", ("De quelle couleur sont", "The dogs in the yard")),
+        ("Where are the children", ("Où sont", "The children")),
+        ("Who is the man in the red shirt", ("Qui est", "The man in the red shirt")),
+        ("Where is he", None),  # a pronoun alone: "Où est-il" is not "Où est" + its translation
+        ("Where is the big old brown and white dog", None),  # too long to be one noun phrase
         ("What are there", None),
-        ("Where is the dog", None),
+        ("Where is the dog", ("Où est", "The dog")),
+        ("Where is the man in the park", ("Où est", "The man in the park")),  # a place for a noun phrase
+        ("Where is the man wearing a hat", ("Où est", "The man wearing a hat")),
         ("Is it", None),
         ("Where", None),
         ("", None),
@@ -78,6 +85,10 @@ def test_ask_with_a_question_word() -> None:
         ("Le chien joue avec quelque chose.", "Que", "Avec quoi est-ce que le chien joue"),
         ("Il pense à quelque chose.", "Que", "À quoi est-ce qu'il pense"),
         ("Un homme court.", "Que", "Est-ce qu'un homme court"),  # no "quelque chose": yes/no
+        ("Le chien.", "Où est", "Où est le chien"),
+        ("Les enfants.", "Où sont", "Où sont les enfants"),
+        ("L'homme en chemise rouge.", "Qui est", "Qui est l'homme en chemise rouge"),
+        ("La voiture.", "De quelle couleur est", "De quelle couleur est la voiture"),
     ],
 )
 def test_ask_for_a_part(translation: str, word: str, asked: str) -> None:
