@@ -138,7 +138,8 @@ def ask(translation: str, word: str = "") -> str:
     "Que": "Le chien tient quelque chose." -> "Qu'est-ce que le chien tient", "Le chien joue
     avec quelque chose." -> "Avec quoi est-ce que le chien joue". Where the translation does
     not have the "quelqu'un" or "quelque chose" of its statement, it is asked as a yes/no
-    question."""
+    question. A `word` ending with "est" or "sont" asks about a noun phrase: "Le chien." ->
+    "Où est le chien"."""
     text = translation.strip().rstrip(".").rstrip()
     if not text:
         return text
