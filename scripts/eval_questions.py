@@ -19,7 +19,8 @@ French: "Who is riding a bike?" (from "A man is riding a bike.") asked with "Qui
 without an invented subject, and "What is a man holding?" (from "A man is holding a
 baby.") with "Qu'est-ce que" or "PREPOSITION quoi est-ce que"; "Where is the man?" (from
 "A man is riding a bike.") with "Où est" and "What color is the shirt?" (from "... a red
-shirt, ...") with "De quelle couleur".
+shirt, ...") with "De quelle couleur", and "How many men are there?" (from "Two men are
+...") with "Combien".
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def noun_questions(caption: str) -> tuple[str | None, str | None]:
     return (where if where and statement(where[:-1]) else None), (what if what and statement(what[:-1]) else None)
 
 
+def how_many_question(caption: str) -> str | None:
+    """ "Two young men are ..." -> "How many young men are there?" (None when the rule would not take it)."""
+    words = caption.removesuffix(".").split()
+    k = next((k for k in range(2, min(len(words), 5)) if words[k] == "are"), 0)
+    if not k or words[0] not in ("Two", "Three", "Four", "Five", "Several", "Many"):
+        return None
+    question = " ".join(["How many", *words[1:k], "are there"])
+    return question + "?" if statement(question) else None
+
+
 def content(output: str) -> str:
     """The statement inside a translated question: "Est-ce qu'un homme court ?" -> "Un homme court." """
     text = _ASKED.sub("", output.strip()).removesuffix("?").rstrip().rstrip(".")
@@ -126,10 +137,13 @@ def main() -> int:
     nouns = [noun_questions(c) for c in captions]
     where = [q for q, _ in nouns if q][: len(chosen)]
     color = [q for _, q in nouns if q][: len(chosen)]
+    many = [q for c in captions if (q := how_many_question(c))][: len(chosen)]
     who_on, what_on, where_on, color_on = translate(who), translate(what), translate(where), translate(color)
+    many_on = translate(many)
     translator.verbatim.statement = lambda question: None
     try:
         who_off, what_off, where_off, color_off = translate(who), translate(what), translate(where), translate(color)
+        many_off = translate(many)
     finally:
         translator.verbatim.statement = rule
     asking = {
@@ -152,6 +166,11 @@ def main() -> int:
             "questions": len(color),
             "off": sum(o.startswith("De quelle couleur ") for o in color_off),
             "on": sum(o.startswith("De quelle couleur ") for o in color_on),
+        },
+        "how many": {
+            "questions": len(many),
+            "off": sum(o.startswith("Combien ") for o in many_off),
+            "on": sum(o.startswith("Combien ") for o in many_on),
         },
     }
     # the statement's "quelqu'un" / "quelque chose" left in an output (questions saying "some..." themselves aside)
@@ -187,6 +206,7 @@ def main() -> int:
             *list(zip(what, what_off, what_on, strict=True))[:4],
             *list(zip(where, where_off, where_on, strict=True))[:3],
             *list(zip(color, color_off, color_on, strict=True))[:3],
+            *list(zip(many, many_off, many_on, strict=True))[:3],
         ]
     ]
     report = {
@@ -220,13 +240,14 @@ def main() -> int:
         "|---|---|---|---|",
         *(f"| {e['question']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
         "",
-        "## Questions that ask for the subject, the object, a place or a colour",
+        "## Questions that ask for the subject, the object, a place, a colour or a number",
         "",
         '"Who" questions made from val captions ("A man is riding a bike." -> "Who is riding a bike?") and "what" '
         'questions ("A man is holding a baby." -> "What is a man holding?"), as many as above at most. Counted: the '
         'outputs that ask for the part ("Qui ..." for who; "Qu\'est-ce que ...", "Que ..." or "PREPOSITION quoi ..." '
-        'for what). Also "Where is the man?" (from "A man is riding a bike.") and "What color is the shirt?" (from '
-        '"... a red shirt ..."), asked with "Où est/sont ..." and "De quelle couleur ...".',
+        'for what). Also "Where is the man?" (from "A man is riding a bike."), "What color is the shirt?" (from '
+        '"... a red shirt ...") and "How many men are there?" (from "Two men are ..."), asked with "Où est/sont ...", '
+        '"De quelle couleur ..." and "Combien ...".',
         "",
         "| questions | number | asking for it, off | on |",
         "|---|---|---|---|",

@@ -111,7 +111,8 @@ MAX_BEAM_SIZE = 128
 # translated clause by clause; 3: questions (yes/no; where, why, how, when) translated as
 # statements and asked with "Est-ce que" (`translator.questions`); 4: "who" and "what"
 # questions asked with "Qui" and "Qu'est-ce que" / "Avec quoi est-ce que", "where is", "who
-# is" and "what color is" + a noun phrase with "Où est" + its translation; a sentence's list
+# is" and "what color is" + a noun phrase with "Où est" + its translation, "how many ... are
+# there" with "Combien de ... y a-t-il"; a sentence's list
 # marker and enclosing quotes or brackets put back around the translation of what they hold,
 # brackets inside it around the translation of their words, hashtags copied, a closing "..."
 # kept, a sentence without letters ("2.") copied (`translator.verbatim`).

@@ -19,10 +19,11 @@ chose"), and the question puts "qui" or "quoi" in their place:
 
 A question for where, who or what colour something is ("Where is the dog?", "Who is the
 man in the red shirt?", "What color is the car?") is translated as that noun phrase alone
-("The dog." -> "Le chien."), which goes after the French question: "Où est le chien ?".
+("The dog." -> "Le chien."), which goes after the French question: "Où est le chien ?";
+so is "How many dogs are there?": "Dogs." -> "Des chiens." -> "Combien de chiens y a-t-il ?".
 
 `translator.verbatim` applies both around the model and puts the "?" back. Other
-questions ("Does the dog like snow?", "How many dogs are there?") are translated as they are.
+questions ("Does the dog like snow?", "How many dogs are in the park?") are translated as they are.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _PREPOSITIONS = {
     "outdoors", "indoors", "up", "down", "out", "from", "for", "to",
 }  # fmt: skip
 _SUBJECT_WORD = re.compile(SUBJECT, re.IGNORECASE)
+_PARTITIVE = re.compile(r"^(?:des|les|de|d['’]|une?|le|la|l['’])\s*", re.IGNORECASE)  # "Des chiens" -> "chiens"
+_VOWELS = set("aeiouyàâéèêëîïôùûh")
 _SOMEONE = re.compile(r"quelqu['’]une?\s+", re.IGNORECASE)  # "Quelqu'un fait du vélo"
 # "quelque chose" and the preposition before it, if any ("joue avec quelque chose")
 _SOMETHING = re.compile(
@@ -85,11 +88,18 @@ def statement(question: str) -> tuple[str, str] | None:
     "Where is the dog going" -> ("Où", "The dog is going"), "Who is running" -> ("Qui",
     "Someone is running"), "What is the dog holding" -> ("Que", "The dog is holding
     something"), "Where is the dog" -> ("Où est", "The dog"), "What color is the car" ->
-    ("De quelle couleur est", "The car"); None for other questions. `question` without its
+    ("De quelle couleur est", "The car"), "How many dogs are there" -> ("Combien", "Dogs"); None
+    for other questions. `question` without its
     question mark."""
     words = question.split()
     if " ".join(words[:2]).lower() in ("what color", "what colour"):
         return _noun_question(" ".join(words[:2]).lower(), words[2:])
+    if [w.lower() for w in words[:2]] == ["how", "many"] and [w.lower() for w in words[-2:]] == ["are", "there"]:
+        things = words[2:-2]  # "How many dogs are there": "Dogs"
+        if not 1 <= len(things) <= 4 or _SUBJECT_WORD.fullmatch(things[0]):
+            return None
+        phrase = " ".join(things)
+        return "Combien", phrase[:1].upper() + phrase[1:]
     opening = words[0].lower() if words else ""
     word = QUESTION_WORDS.get(opening, "")
     if word or opening in ("who", "what"):
@@ -139,11 +149,15 @@ def ask(translation: str, word: str = "") -> str:
     avec quelque chose." -> "Avec quoi est-ce que le chien joue". Where the translation does
     not have the "quelqu'un" or "quelque chose" of its statement, it is asked as a yes/no
     question. A `word` ending with "est" or "sont" asks about a noun phrase: "Le chien." ->
-    "Où est le chien"."""
+    "Où est le chien"; "Combien" how many: "Des chiens." -> "Combien de chiens y a-t-il"."""
     text = translation.strip().rstrip(".").rstrip()
     if not text:
         return text
     noun = word.endswith((" est", " sont"))  # "Où est" + "le chien"
+    if word == "Combien":  # "Des chiens" -> "Combien de chiens y a-t-il"
+        things = _PARTITIVE.sub("", text)
+        of = "d'" if things[:1].lower() in _VOWELS else "de "
+        return f"Combien {of}{things} y a-t-il"
     if word == "Qui":
         someone = _SOMEONE.match(text)
         if someone:

@@ -35,6 +35,10 @@ from translator.questions import ask, statement
         ("What colour are the dogs in the yard", ("De quelle couleur sont", "The dogs in the yard")),
         ("Where are the children", ("Où sont", "The children")),
         ("Who is the man in the red shirt", ("Qui est", "The man in the red shirt")),
+        ("How many dogs are there", ("Combien", "Dogs")),
+        ("How many red balloons are there", ("Combien", "Red balloons")),
+        ("How many people are in the park", None),
+        ("How many the dogs are there", None),
         ("Where is he", None),  # a pronoun alone: "Où est-il" is not "Où est" + its translation
         ("Where is the big old brown and white dog", None),  # too long to be one noun phrase
         ("What are there", None),
@@ -89,6 +93,9 @@ def test_ask_with_a_question_word() -> None:
         ("Les enfants.", "Où sont", "Où sont les enfants"),
         ("L'homme en chemise rouge.", "Qui est", "Qui est l'homme en chemise rouge"),
         ("La voiture.", "De quelle couleur est", "De quelle couleur est la voiture"),
+        ("Des chiens.", "Combien", "Combien de chiens y a-t-il"),
+        ("Des enfants.", "Combien", "Combien d'enfants y a-t-il"),  # "de" elided before a vowel
+        ("Un homme.", "Combien", "Combien d'homme y a-t-il"),  # ("How many man are there?")
     ],
 )
 def test_ask_for_a_part(translation: str, word: str, asked: str) -> None:
