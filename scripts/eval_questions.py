@@ -123,59 +123,44 @@ def main() -> int:
     def translate(texts: list[str]) -> list[str]:
         return [r.text for r in tr.translate(texts, beam_size=args.beam)]
 
-    on, why_on = translate(questions), translate(why)
     rule = translator.verbatim.statement
-    translator.verbatim.statement = lambda question: None  # off: the rules before translator.questions
-    try:
-        off, why_off = translate(questions), translate(why)
-    finally:
-        translator.verbatim.statement = rule
+
+    def off_and_on(texts: list[str]) -> tuple[list[str], list[str]]:
+        """The translations without the rule (the rules before translator.questions) and with it."""
+        translator.verbatim.statement = lambda question: None
+        try:
+            off = translate(texts)
+        finally:
+            translator.verbatim.statement = rule
+        return off, translate(texts)
+
+    off, on = off_and_on(questions)
+    why_off, why_on = off_and_on(why)
     ceiling = translate([c for _, c, _ in chosen])
     parts = [part_questions(c) for c in captions]
-    who = [q for q, _ in parts if q][: len(chosen)]
-    what = [q for _, q in parts if q][: len(chosen)]
     nouns = [noun_questions(c) for c in captions]
-    where = [q for q, _ in nouns if q][: len(chosen)]
-    color = [q for _, q in nouns if q][: len(chosen)]
-    many = [q for c in captions if (q := how_many_question(c))][: len(chosen)]
-    who_on, what_on, where_on, color_on = translate(who), translate(what), translate(where), translate(color)
-    many_on = translate(many)
-    translator.verbatim.statement = lambda question: None
-    try:
-        who_off, what_off, where_off, color_off = translate(who), translate(what), translate(where), translate(color)
-        many_off = translate(many)
-    finally:
-        translator.verbatim.statement = rule
-    asking = {
-        "who": {
-            "questions": len(who),
-            "off": sum(o.startswith("Qui ") for o in who_off),
-            "on": sum(o.startswith("Qui ") for o in who_on),
-        },
-        "what": {
-            "questions": len(what),
-            "off": sum(bool(_ASKS_WHAT.match(o)) for o in what_off),
-            "on": sum(bool(_ASKS_WHAT.match(o)) for o in what_on),
-        },
-        "where is": {
-            "questions": len(where),
-            "off": sum(o.startswith(("Où est ", "Où sont ")) for o in where_off),
-            "on": sum(o.startswith(("Où est ", "Où sont ")) for o in where_on),
-        },
-        "what color": {
-            "questions": len(color),
-            "off": sum(o.startswith("De quelle couleur ") for o in color_off),
-            "on": sum(o.startswith("De quelle couleur ") for o in color_on),
-        },
-        "how many": {
-            "questions": len(many),
-            "off": sum(o.startswith("Combien ") for o in many_off),
-            "on": sum(o.startswith("Combien ") for o in many_on),
-        },
+    kinds = {  # the questions of each kind, and how an output that asks for the part starts
+        "who": ([q for q, _ in parts if q], re.compile("Qui ")),
+        "what": ([q for _, q in parts if q], _ASKS_WHAT),
+        "where is": ([q for q, _ in nouns if q], re.compile("Où (?:est|sont) ")),
+        "what color": ([q for _, q in nouns if q], re.compile("De quelle couleur ")),
+        "how many": ([q for c in captions if (q := how_many_question(c))], re.compile("Combien ")),
     }
+    asking: dict[str, dict[str, int]] = {}
+    part_outputs: dict[str, list[tuple[str, str, str]]] = {}  # kind: (question, off, on)
+    for kind, (asked_questions, asks) in kinds.items():
+        asked_questions = asked_questions[: len(chosen)]
+        kind_off, kind_on = off_and_on(asked_questions)
+        part_outputs[kind] = list(zip(asked_questions, kind_off, kind_on, strict=True))
+        asking[kind] = {
+            "questions": len(asked_questions),
+            "off": sum(bool(asks.match(o)) for o in kind_off),
+            "on": sum(bool(asks.match(o)) for o in kind_on),
+        }
     # the statement's "quelqu'un" / "quelque chose" left in an output (questions saying "some..." themselves aside)
-    asked = [*zip(who, who_on, strict=True), *zip(what, what_on, strict=True)]
-    leftover = sum("quelqu" in o.lower() for q, o in asked if "some" not in q.lower())
+    leftover = sum(
+        "quelqu" in o.lower() for k in ("who", "what") for q, _, o in part_outputs[k] if "some" not in q.lower()
+    )
     rows = {
         "yes/no, as they are (off)": off,
         "yes/no, statement + Est-ce que (on)": on,
@@ -199,16 +184,8 @@ def main() -> int:
         {"question": q, "off": a, "on": b, "reference": r}
         for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
     ]
-    part_examples = [
-        {"question": q, "off": a, "on": b}
-        for q, a, b in [
-            *list(zip(who, who_off, who_on, strict=True))[:4],
-            *list(zip(what, what_off, what_on, strict=True))[:4],
-            *list(zip(where, where_off, where_on, strict=True))[:3],
-            *list(zip(color, color_off, color_on, strict=True))[:3],
-            *list(zip(many, many_off, many_on, strict=True))[:3],
-        ]
-    ]
+    shown = {"who": 4, "what": 4, "where is": 3, "what color": 3, "how many": 3}
+    part_examples = [{"question": q, "off": a, "on": b} for k, n in shown.items() for q, a, b in part_outputs[k][:n]]
     report = {
         **report_header(args, tr),
         "beam": args.beam,

@@ -667,7 +667,8 @@ def _model_fingerprint(spec: EngineSpec) -> dict[str, Any]:
 
 
 def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
-    """(engine, model fingerprint, client) for `--server`; the tokenizer comes from the local bundle."""
+    """(engine, {"model": fingerprint, "rules": version}, client) for `--server`; the tokenizer
+    comes from the local bundle."""
     import grpc
 
     from translator.bundle import TOKENIZER, default_model_dir, read_manifest
@@ -697,11 +698,8 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     engine = RemoteEngine(client, tokenizer, limit, job.decode, job.max_in_flight)
     rules = info.translation_rules or None  # 0: a server from before the field
     info.ClearField("translation_rules")  # the rules are recorded on their own (`Journal`)
-    model = {
-        "server_model_info_sha256": hashlib.sha256(info.SerializeToString(deterministic=True)).hexdigest(),
-        "rules": rules,
-    }
-    return engine, model, client
+    model = {"server_model_info_sha256": hashlib.sha256(info.SerializeToString(deterministic=True)).hexdigest()}
+    return engine, {"model": model, "rules": rules}, client
 
 
 def _progress_bar(total: int, initial: int, label: str, quiet: bool) -> tqdm:
@@ -754,15 +752,10 @@ def _run_job(job: JobSpec) -> Summary:
         check_records(job.input, job.window, job.fmt, job.errors, label)
 
     remote: tuple[RemoteEngine, dict[str, Any], Any] | None = _open_remote(job) if job.server else None
-    model = dict(remote[1]) if remote else _model_fingerprint(job.engine)
-    fingerprint = {
-        "input": {"size": scan.size, "sha256": scan.sha256},
-        "model": model,
-        "options": job.options_fingerprint(),
-        # the server's rules are its own (its model info; None from a server that does not say),
-        # a local engine's are this package's
-        "rules": model.pop("rules") if remote else TRANSLATION_RULES,
-    }
+    # the model and the translation rules: a server's are its own (its model info; rules None from
+    # a server that does not say), a local engine's are its bundle's and this package's
+    served = remote[1] if remote else {"model": _model_fingerprint(job.engine), "rules": TRANSLATION_RULES}
+    fingerprint = {"input": {"size": scan.size, "sha256": scan.sha256}, **served, "options": job.options_fingerprint()}
     journal = Journal(job.output, fingerprint) if job.output is not None else None
     sink: Journal | StdoutSink = journal if journal is not None else StdoutSink()
     runner: Runner | None = None

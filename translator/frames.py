@@ -14,7 +14,7 @@ import re
 
 # a list item's marker: a bullet or dash, "1." / "1)" / "(1)", "a)" / "(a)", then whitespace
 _MARKER = re.compile(r"\s*(?:[-*•‣◦–—]|\(?\d{1,3}[.)]|\(?[a-z]\))\s+")
-_CLOSING = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "(": ")", "[": "]", "{": "}"}
+CLOSING = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "(": ")", "[": "]", "{": "}"}
 
 
 def frame(sentence: str) -> tuple[str, str, str]:
@@ -37,7 +37,7 @@ def _quoted(text: str) -> tuple[str, str, str] | None:
     """(opening, inside, closing) of a text that quotes or brackets hold whole, when nothing
     inside is the same mark ('"A" and "B"' and "'The dog's ball.'" are not held whole)."""
     stripped = text.strip()
-    closing = _CLOSING.get(stripped[:1])
+    closing = CLOSING.get(stripped[:1])
     end = len(stripped.rstrip(".!?…"))  # the closing mark ends here, sentence punctuation may follow
     if not closing or end < 2 or stripped[end - 1] != closing:
         return None

@@ -239,7 +239,7 @@ class Translator:
         returned; their attention is then left to `_forced_attention` (None here). A
         sentence in capitals keeps the tokens and attention of the sentence-case text
         the model translated."""
-        if not p.spans and not p.ending and p.frame == ("", ""):  # (a copied sentence is one span)
+        if not p.put_back:  # (a copied sentence is one span)
             return TranslationResult(
                 p.source,
                 self.tokenizer.pieces(source),

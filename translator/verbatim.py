@@ -56,7 +56,7 @@ import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from translator.frames import frame
+from translator.frames import CLOSING, frame
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
 
@@ -66,6 +66,7 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # without them, and each bracket is a span put back where the attention says
 BRACKETED = re.compile(r"\([^()]*[^\W\d_][^()]*\)|\[[^\[\]]*[^\W\d_][^\[\]]*\]")
 _OPENING, _CLOSING_BRACKET = "([", ")]"
+_BRACKETS = set(_OPENING + _CLOSING_BRACKET)
 # a hashtag or a handle ("#NewYork", "@jo_doe"), not the "@" of an address nor "#1"
 HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
 # A standalone number (not part of a word such as "4th" or "50s"), with an optional
@@ -75,7 +76,7 @@ _DIGIT = re.compile(r"\d")
 _LOWER_WORD = re.compile(r"(?:^|\s)[a-z]")
 _PLAIN = set(string.ascii_letters + " ")
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
-_PAIRS = {'""', "''", "()", "[]", "{}", "«»", "“”", "‘’"}  # a span alone inside these takes them along
+_PAIRS = {o + c for o, c in CLOSING.items()}  # a span alone inside these takes them along ('"93"')
 _ENDING = re.compile(r"\s*([?!][?!.]*|\.{3,}|…)\s*$")  # "?", "!", "?!", "!!!", "...", "…" closing a sentence
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
 
@@ -108,6 +109,12 @@ class Prepared:
     @property
     def changed(self) -> bool:
         return self.text != self.source
+
+    @property
+    def put_back(self) -> bool:
+        """Something goes back into the model's translation (spans, a mark, a frame): the
+        translation returned is not the one the model produced."""
+        return bool(self.spans or self.ending or any(self.frame))
 
 
 def _number(m: re.Match[str]) -> bool:
@@ -177,7 +184,7 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
         while start > 0 and end < len(text) and text[start - 1] + text[end] in _PAIRS:  # '"93"' whole
             start, end = start - 1, end + 1
         # a bracket stays apart from a span that a space separates from it (its spacing is its own)
-        bracket = len({text[start:end], text[slice(*merged[-1])] if merged else ""} & set(_OPENING + _CLOSING_BRACKET))
+        bracket = text[start:end] in _BRACKETS or (merged and text[slice(*merged[-1])] in _BRACKETS)
         if merged and (start <= merged[-1][1] or (not bracket and not text[merged[-1][1] : start].strip())):
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
