@@ -115,8 +115,10 @@ MAX_BEAM_SIZE = 128
 # there" with "Combien de ... y a-t-il"; a sentence's list
 # marker and enclosing quotes or brackets put back around the translation of what they hold,
 # brackets inside it around the translation of their words, hashtags copied, a closing "..."
-# kept, a sentence without letters ("2.") copied (`translator.verbatim`).
-TRANSLATION_RULES = 4
+# kept, a sentence without letters ("2.") copied (`translator.verbatim`); 5: negated sentences
+# translated affirmative and negated with "ne ... pas" around the verb their attention links
+# (`translator.negation`).
+TRANSLATION_RULES = 5
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ from translator.clauses import Clause, join_clauses, split_clauses
 from translator.config import DecodeConfig
 from translator.engines import make_engine
 from translator.errors import TranslatorError
+from translator.negation import negate
 from translator.search import Hypothesis as SearchHypothesis
 from translator.search import StepModel, length_norm, search
 from translator.sentences import split_sentences
@@ -171,9 +172,10 @@ class Translator:
         parts: list[list[tuple[int, TranslationResult]]] = [[] for _ in texts]  # (unit, result) per text
 
         # batched by whether the search must return attention: sentences with spans need it (it
-        # places the spans); the others only if asked for, and not the clauses of a split sentence
+        # places the spans), so do negated ones (it finds their verbs); the others only if asked
+        # for, and not the clauses of a split sentence
         def needs_attention(b: int) -> bool:
-            return bool(units[b][1].spans) or (return_attention and b not in split)
+            return bool(units[b][1].spans or units[b][1].negations) or (return_attention and b not in split)
 
         for attend in (False, True):
             decode = dataclasses.replace(cfg, return_attention=attend)
@@ -261,8 +263,7 @@ class Translator:
             outputs = [(restore(p, "", []), 0.0, 0.0)]
         else:
             outputs = [
-                (restore(p, self.tokenizer.decode(h.tokens), self._span_offsets(p, h)), h.score, h.log_prob)
-                for h in hyps
+                (restore(p, self._negated(p, source, h), self._span_offsets(p, h)), h.score, h.log_prob) for h in hyps
             ]
 
         def encode(text: str) -> list[str]:
@@ -284,6 +285,21 @@ class Translator:
                                   weights.tolist())  # fmt: skip
         length = len(self.tokenizer.decode(h.tokens))
         return [min(len(self.tokenizer.decode(h.tokens[:j])), length) for j in points]
+
+    def _negated(self, p: Prepared, source: list[int], h: SearchHypothesis) -> str:
+        """The translation `h` of the affirmative `p.text`, its verbs negated where its
+        attention links them (`translator.negation`); `h` as decoded if nothing is negated."""
+        text = self.tokenizer.decode(h.tokens)
+        if not p.negations:
+            return text
+        from translator.align import hard_links, merge_subwords, model_view, select_attention
+
+        assert h.attention is not None
+        raw = h.attention[..., : len(source) + 1].permute(1, 2, 0, 3)
+        words = merge_subwords(select_attention(raw, *model_view(self.config)), self.tokenizer.pieces(source),
+                               self.tokenizer.pieces(h.tokens), p.text.split(), text.split())  # fmt: skip
+        links = hard_links(words)
+        return negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
         """Fill in the attention of hypotheses whose text the model did not produce as

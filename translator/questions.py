@@ -22,6 +22,11 @@ man in the red shirt?", "What color is the car?") is translated as that noun phr
 ("The dog." -> "Le chien."), which goes after the French question: "Où est le chien ?";
 so is "How many dogs are there?": "Dogs." -> "Des chiens." -> "Combien de chiens y a-t-il ?".
 
+A negative question ("Isn't the dog running?", "Who is not wearing a hat?") gives its
+statement with "not" after the auxiliary ("The dog is not running"), which
+`translator.negation` negates in turn: "Est-ce que le chien ne court pas ?", "Qui ne
+porte pas de chapeau ?".
+
 `translator.verbatim` applies both around the model and puts the "?" back. Other
 questions ("Does the dog like snow?", "How many dogs are in the park?") are translated as they are.
 """
@@ -33,6 +38,7 @@ import re
 from translator.clauses import SUBJECT, then
 
 AUXILIARIES = ("is", "are", "was", "were")
+_NEGATED_AUXILIARIES = {"isn't": "is", "aren't": "are", "wasn't": "was", "weren't": "were"}
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
 # questions that ask where, who or what colour something is: "Où est le chien ?"
 NOUN_QUESTIONS = {"where": "Où", "who": "Qui", "what color": "De quelle couleur", "what colour": "De quelle couleur"}
@@ -91,7 +97,34 @@ def statement(question: str) -> tuple[str, str] | None:
     ("De quelle couleur est", "The car"), "How many dogs are there" -> ("Combien", "Dogs"); None
     for other questions. `question` without its
     question mark."""
-    words = question.split()
+    words, negated = _without_not(question.split())
+    said = _statement(words)
+    if said is None or not negated:
+        return said
+    word, text = said
+    if word.endswith((" est", " sont")) or word == "Combien":  # a noun phrase: nothing to negate
+        return None
+    # "Isn't the dog running" -> "The dog is not running" (negated in turn, `translator.negation`)
+    aux = next(k for k, w in enumerate(text.split()) if w.lower() in AUXILIARIES)
+    said_words = text.split()
+    return word, " ".join([*said_words[: aux + 1], "not", *said_words[aux + 1 :]])
+
+
+def _without_not(words: list[str]) -> tuple[list[str], bool]:
+    """The words of a question without its negation, and whether it had one: "Isn't the dog
+    running" and "Is the dog not running" -> ("Is the dog running", True)."""
+    for k, word in enumerate(words[:2]):
+        plain = _NEGATED_AUXILIARIES.get(word.lower().replace("’", "'"))
+        if plain:
+            return [*words[:k], word[:1] + plain[1:], *words[k + 1 :]], True
+    aux = next((k for k, w in enumerate(words[:2]) if w.lower() in AUXILIARIES), None)
+    if aux is not None and "not" in words[aux + 1 : aux + 7]:
+        k = words.index("not", aux + 1)
+        return [*words[:k], *words[k + 1 :]], True
+    return words, False
+
+
+def _statement(words: list[str]) -> tuple[str, str] | None:
     if " ".join(words[:2]).lower() in ("what color", "what colour"):
         return _noun_question(" ".join(words[:2]).lower(), words[2:])
     if [w.lower() for w in words[:2]] == ["how", "many"] and [w.lower() for w in words[-2:]] == ["are", "there"]:

@@ -57,6 +57,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 
 from translator.frames import CLOSING, frame
+from translator.negation import Negation, affirm
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
 
@@ -100,6 +101,8 @@ class Prepared:
     # word ("Où"; "Qui", "Que" for a subject or an object; "" for a yes/no question); None: not such a question
     question: str | None = None
     frame: tuple[str, str] = ("", "")  # a list marker and quotes or brackets around the sentence: put back
+    # the model translated the affirmative of a negated sentence: these verbs are negated in its translation
+    negations: tuple[Negation, ...] = ()
 
     @property
     def copy_only(self) -> bool:
@@ -114,7 +117,7 @@ class Prepared:
     def put_back(self) -> bool:
         """Something goes back into the model's translation (spans, a mark, a frame): the
         translation returned is not the one the model produced."""
-        return bool(self.spans or self.ending or any(self.frame))
+        return bool(self.spans or self.ending or any(self.frame) or self.negations)
 
 
 def _number(m: re.Match[str]) -> bool:
@@ -261,7 +264,11 @@ def _prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     said = statement(text[:-1]) if ending and ending.group(1).startswith("?") and not spans else None
     if said is not None:
         text = said[1] + "."
-    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said[0] if said else None)
+    negated = affirm(text) if not spans else None  # (a negative question's statement is negated)
+    if negated is not None:
+        text = negated[0]
+    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said[0] if said else None,
+                    negations=negated[1] if negated else ())  # fmt: skip
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],

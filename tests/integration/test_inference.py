@@ -160,3 +160,31 @@ def test_a_long_sentence_is_translated_clause_by_clause(tiny_bundle: Path) -> No
     # off: the sentence is one unit
     [whole] = Translator(tiny_bundle, engine="torch", clauses=False).translate([long], beam_size=2)
     assert whole.text != joined.text
+
+
+def test_a_negated_sentence_is_the_affirmative_translation_negated_at_its_aligned_verb(tiny_bundle: Path) -> None:
+    from translator.align import align
+    from translator.negation import affirm, negate
+
+    src, _ = reverse_task(4, seed=13)
+    negated = [f"{s.split()[0]} is not {' '.join(s.split()[1:])}." for s in src]
+    translator = Translator(tiny_bundle, engine="torch")
+    got = translator.translate(negated, beam_size=3, n_best=2)
+    affirmatives = [affirm(n) for n in negated]
+    assert all(a is not None for a in affirmatives)
+    plain = translator.translate([a[0] for a in affirmatives if a], beam_size=3, n_best=2)
+    tok = translator.tokenizer
+    for result, stated, said in zip(got, plain, affirmatives, strict=True):
+        assert said is not None
+        affirmative, negations = said
+        for h, hs in zip(result.hypotheses, stated.hypotheses, strict=True):
+            assert h.log_prob == pytest.approx(hs.log_prob, abs=1e-4)  # the same translation of the affirmative
+            # its verbs: the words its attention links to the English verb (force-decoded: the same links)
+            [a] = align(translator, [affirmative], [hs.text])
+            aligned = [{j for i, j, _ in a.links if i in n.words} for n in negations]
+            assert h.text == negate(hs.text, negations, aligned)
+            assert h.target_tokens == tok.pieces(tok.encode(h.text))
+    assert any(" pas" in h.text for r in got for h in r.hypotheses)  # (the tiny model's words can be verbs)
+    # off with the other input rules: the model sees the sentence as it is
+    raw = Translator(tiny_bundle, engine="torch", verbatim=False).translate(negated[:1], beam_size=3)
+    assert raw[0].source_tokens == tok.pieces(tok.encode(negated[0]))

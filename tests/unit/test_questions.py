@@ -38,6 +38,12 @@ from translator.questions import ask, statement
         ("How many dogs are there", ("Combien", "Dogs")),
         ("How many red balloons are there", ("Combien", "Red balloons")),
         ("How many people are in the park", None),
+        ("Isn't the dog running", ("", "The dog is not running")),  # negated in turn (translator.negation)
+        ("Is the dog not running", ("", "The dog is not running")),
+        ("Why aren't the children playing", ("Pourquoi", "The children are not playing")),
+        ("Who isn't wearing a hat", ("Qui", "Someone is not wearing a hat")),
+        ("What is the man not holding", ("Que", "The man is not holding something")),
+        ("Where isn't the dog", None),  # a noun phrase has no verb to negate
         ("How many the dogs are there", None),
         ("Where is he", None),  # a pronoun alone: "Où est-il" is not "Où est" + its translation
         ("Where is the big old brown and white dog", None),  # too long to be one noun phrase

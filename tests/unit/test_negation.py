@@ -1,0 +1,98 @@
+"""Negation: the affirmative the model translates, and the French negation put around the aligned verb."""
+
+from __future__ import annotations
+
+import pytest
+
+from translator.negation import Negation, affirm, negate
+from translator.verbatim import prepare, restore
+
+
+@pytest.mark.parametrize(
+    ("sentence", "affirmative", "negations"),
+    [
+        ("A man is not wearing a hat.", "A man is wearing a hat.", [((2, 3), "pas")]),
+        ("A man isn't wearing a hat.", "A man is wearing a hat.", [((2, 3), "pas")]),
+        ("Two women aren’t sitting.", "Two women are sitting.", [((2, 3), "pas")]),  # a typographic apostrophe
+        ("The dog does not like cats.", "The dog likes cats.", [((2,), "pas")]),
+        ("The dog doesn't watch TV.", "The dog watches TV.", [((2,), "pas")]),
+        ("The children don't have shoes.", "The children have shoes.", [((2,), "pas")]),
+        ("The woman didn't go home.", "The woman went home.", [((2,), "pas")]),
+        ("Don't run.", "Run.", [((0,), "pas")]),  # an imperative: the verb takes the capital
+        ("The dog cannot swim.", "The dog can swim.", [((2, 3), "pas")]),
+        ("He's not happy.", "He's happy.", [((0, 1), "pas")]),
+        ("The boy never smiles.", "The boy smiles.", [((2,), "jamais")]),
+        ("The kids have never seen snow.", "The kids have seen snow.", [((2, 3), "jamais")]),
+        ("The dog is never late.", "The dog is late.", [((2, 3), "jamais")]),
+        ("There is no water in the glass.", "There is water in the glass.", [((0, 1), "pas")]),
+        ("There aren't any dogs.", "There are dogs.", [((0, 1, 2), "pas")]),
+        ("The man has no shirt.", "The man has shirt.", [((2,), "pas")]),
+        (
+            "A man who is not wearing a shirt isn't running.",
+            "A man who is wearing a shirt is running.",
+            [((3, 4), "pas"), ((7, 8), "pas")],
+        ),
+    ],
+)
+def test_a_negated_sentence_has_an_affirmative_and_the_words_of_its_verbs(
+    sentence: str, affirmative: str, negations: list[tuple[tuple[int, ...], str]]
+) -> None:
+    assert affirm(sentence) == (affirmative, tuple(Negation(w, f) for w, f in negations))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["A dog runs.", "A man not wearing a shirt dances.", "Nothing to see.", "A man with no shirt is running.", "It may or may not rain.", ""],
+)
+def test_a_sentence_without_a_negated_verb_is_left_alone(sentence: str) -> None:
+    assert affirm(sentence) is None
+
+
+@pytest.mark.parametrize(
+    ("translation", "negation", "aligned", "negated"),
+    [
+        ("Un homme porte un chapeau.", Negation((2, 3)), {2}, "Un homme ne porte pas de chapeau."),
+        ("Le chien court.", Negation((2, 3)), {2}, "Le chien ne court pas."),  # the full stop after "pas"
+        ("Une femme est assise sur un banc.", Negation((2, 3)), {3}, "Une femme n'est pas assise sur un banc."),
+        ("Une femme se tient debout.", Negation((2, 3)), {2}, "Une femme ne se tient pas debout."),
+        ("Un enfant s'apprête à lire.", Negation((2, 3)), {2}, "Un enfant ne s'apprête pas à lire."),
+        ("Il y a de l'eau.", Negation((0, 1)), {0, 1, 2}, "Il n'y a pas d'eau."),
+        ("Il y a des chiens.", Negation((0, 1)), {1, 2}, "Il n'y a pas de chiens."),
+        ("Un homme fait du vélo.", Negation((2, 3)), {0, 2}, "Un homme ne fait pas de vélo."),  # "Un": no verb
+        ("Il joue du piano.", Negation((1,)), {1}, "Il ne joue pas du piano."),  # "jouer de": no article
+        ("Un homme est un médecin.", Negation((2,)), {2}, "Un homme n'est pas un médecin."),  # "être": it stays
+        ("Le chat noir est.", Negation((2, 3)), {2, 3}, "Le chat noir n'est pas."),  # "être" before the rest
+        ("C'est une intersection.", Negation((0, 1)), {0}, "Ce n'est pas une intersection."),
+        ("Le garçon sourit.", Negation((2,), "jamais"), {2}, "Le garçon ne sourit jamais."),
+        ("Cours.", Negation((0,)), {0}, "Ne cours pas."),
+        ("Un homme porte un chapeau.", Negation((2, 3)), {3}, "Un homme porte un chapeau."),  # a noun: left out
+        ("Le chien de natation.", Negation((2, 3)), {3}, "Le chien de natation."),  # after "de": no verb
+        ("Un homme court.", Negation((2, 3)), set(), "Un homme court."),
+    ],
+)
+def test_the_aligned_verb_is_negated_the_french_way(
+    translation: str, negation: Negation, aligned: set[int], negated: str
+) -> None:
+    assert negate(translation, [negation], [aligned]) == negated
+
+
+def test_two_negations_of_one_verb_negate_it_once_and_two_verbs_both() -> None:
+    text = "Un homme qui porte un chapeau court."
+    assert negate(text, [Negation((3, 4)), Negation((7, 8))], [{3}, {6}]) == (
+        "Un homme qui ne porte pas de chapeau ne court pas."
+    )
+    assert negate(text, [Negation((3, 4)), Negation((7, 8))], [{3}, {3}]) == "Un homme qui ne porte pas de chapeau court."
+
+
+def test_prepare_gives_the_model_the_affirmative_and_keeps_the_negations() -> None:
+    p = prepare("A MAN IS NOT RUNNING!", lambda c: False)
+    assert (p.text, p.upper, p.ending, p.negations) == ("A man is running.", True, "!", (Negation((2, 3)),))
+    assert p.put_back
+    q = prepare('"The dog is not running."', lambda c: False)
+    assert (q.text, q.frame, q.negations) == ("The dog is running.", ('"', '"'), (Negation((2, 3)),))
+    # a negative question: its statement's affirmative, negated, then asked (translator.questions)
+    r = prepare("Isn't the dog running?", lambda c: False)
+    assert (r.text, r.question, r.negations) == ("The dog is running.", "", (Negation((2, 3)),))
+    assert restore(r, "Le chien ne court pas.", []) == "Est-ce que le chien ne court pas ?"
+    # a sentence with copied spans is left as it is
+    assert not prepare("The dog is not 12 years old.", lambda c: False).negations
