@@ -25,10 +25,13 @@ reorder of beam search (Gather nodes on the past inputs, also added after export
 multi-threaded in the runtime's arena instead of a copy in Python between steps.
 
 Variants: `fp32`; `int8`, the fp32 graphs with dynamically quantized int8
-weights (for the CPU); `fp16`, fp16 weights and K/V tensors with fp32 log-probs,
-meant for CUDA (it also runs, slowly, on the CPU provider). The decoder reads
-its position from the length t of the past cache. The manifest is rewritten so
-that its checksums cover the graphs, and records the exported variants.
+weights, for the CPU (`--int8-rows`: each MatMul's input quantized row by row,
+`per_row_activations`, so that a sentence's translation does not depend on its
+batch); `fp16`, fp16
+weights and K/V tensors with fp32 log-probs, meant for CUDA (it also runs,
+slowly, on the CPU provider). The decoder reads its position from the length t
+of the past cache. The manifest is rewritten so that its checksums cover the
+graphs, and records the exported variants.
 """
 
 from __future__ import annotations
@@ -305,7 +308,7 @@ def _strip_debug_info(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def _quantize_int8(src_dir: Path, out_dir: Path) -> None:
+def _quantize_int8(src_dir: Path, out_dir: Path, per_row: bool) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The quantizer writes scratch files (shape inference, external data) into the
@@ -314,6 +317,146 @@ def _quantize_int8(src_dir: Path, out_dir: Path) -> None:
     with contextlib.chdir(out_dir.parent):
         for name in graphs_of("int8"):
             quantize_dynamic(src_dir / name, out_dir / name, weight_type=QuantType.QInt8)
+            if per_row:
+                model = onnx.load(str(out_dir / name))
+                per_row_activations(model)
+                onnx.save(model, str(out_dir / name))
+
+
+def _fuse_row_scaled_matmuls(graph: onnx.GraphProto) -> int:
+    """Each int8 product the quantizer wrote, MatMulInteger(x_q, w_q) -> Cast -> Mul(x_scale *
+    w_scale), as ONNX Runtime's fused MatMulIntegerToFloat with the weight scale, then a Mul
+    by x_scale; returns how many. With x_scale a row scale (`per_row_activations`), ONNX
+    Runtime's own fusion of the first form reads it as one number (its outputs were 7x
+    further from fp32 than per tensor) and, unfused, the product runs as three kernels."""
+    from onnx import helper
+
+    quantized = {n.output[0]: n.output[1] for n in graph.node if n.op_type == "DynamicQuantizeLinear"}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    producer = {o: n for n in graph.node for o in n.output}
+    replaced: dict[int, list[onnx.NodeProto]] = {}  # id of the node each replacement takes the place of
+    dropped: set[int] = set()
+    for n in graph.node:
+        if n.op_type != "MatMulInteger" or n.input[0] not in quantized:
+            continue
+        cast = consumers[n.output[0]][0]
+        mul = consumers[cast.output[0]][0]
+        product = producer[next(i for i in mul.input if i != cast.output[0])]
+        x_scale = quantized[n.input[0]]
+        w_scale = next(i for i in product.input if i != x_scale)
+        a_zero, w_zero = n.input[2], n.input[3]
+        unscaled = mul.output[0] + "_rowq_unscaled"
+        inputs = [n.input[0], n.input[1], "rowq_unit", w_scale, a_zero, w_zero]
+        replaced[id(n)] = [
+            helper.make_node("MatMulIntegerToFloat", inputs, [unscaled], domain="com.microsoft"),
+            helper.make_node("Mul", [unscaled, x_scale], [mul.output[0]]),
+        ]
+        dropped |= {id(cast), id(mul), id(product)}
+    nodes = [r for n in graph.node if id(n) not in dropped for r in replaced.get(id(n), [n])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(replaced)
+
+
+def per_row_activations(model: onnx.ModelProto) -> int:
+    """Quantize the input of every int8 MatMul row by row instead of as one tensor; returns
+    how many quantizations it rewrote.
+
+    ONNX Runtime's dynamic quantization (`DynamicQuantizeLinear`) gives the whole input one
+    scale, from the largest value in the batch, so a sentence's translation depends on the
+    other sentences batched with it: 53 of the 1,000 test_2016_flickr translations of the
+    default model change between batches of up to 32 and of up to 3
+    (`scripts/bench_int8_rows.py`), and a server, whose batches are whatever requests arrive
+    together, can give the same text different translations. Here each
+    row (a source token, a hypothesis) has its own scale, max |x| / 127 over its last axis, and
+    is quantized to uint8 around the zero point 128 (the u8 x s8 kernels' input), by
+    `QuantizeLinear`: a row's result depends on that row only, as in CTranslate2. The output of
+    a ReLU, never negative, has max x / 255 and the zero point 0 instead: all 256 levels. (A
+    row of zeros gets scale 0: whatever it quantizes to, its products are scaled by 0.) The
+    decoder step's inputs, (n, 1, K), are quantized as they are; the encoder's, (batch,
+    length, K), as a (M, K) matrix."""
+    from onnx import helper, numpy_helper, shape_inference
+
+    graph = model.graph
+    inferred = shape_inference.infer_shapes(model).graph
+    known = {v.name: v.type.tensor_type.shape.dim for v in [*inferred.value_info, *inferred.input]}
+    constants: dict[str, np.ndarray] = {
+        "rowq_127": np.array(127.0, dtype=np.float32),
+        "rowq_255": np.array(255.0, dtype=np.float32),
+        "rowq_128": np.array([128], dtype=np.uint8),
+    }
+
+    def constant(name: str, value: np.ndarray) -> str:
+        constants.setdefault(name, value)
+        return name
+
+    relu = {o for n in graph.node if n.op_type == "Relu" for o in n.output}
+    fused = _fuse_row_scaled_matmuls(graph)
+    nodes, rewritten = [], 0
+    for node in graph.node:
+        if node.op_type != "DynamicQuantizeLinear":
+            nodes.append(node)
+            continue
+        x, (q, scale, zero_point) = node.input[0], node.output
+        dims = known.get(x)
+        if not dims or not dims[-1].HasField("dim_value"):
+            raise TranslatorError(f"int8 export: the width of {x}, an int8 MatMul's input, is not known")
+        rank, p = len(dims), f"rowq{rewritten}_"
+        if all(d.HasField("dim_value") and d.dim_value == 1 for d in dims[1:-1]):
+            # (n, 1, K), (n, K): the rows are along the first axis; the input is quantized as it is
+            rows, quantized = x, q
+            axes = constant(f"rowq_axes_{rank}", np.arange(1, rank, dtype=np.int64))
+            scale_shape = constant(f"rowq_scale_shape_{rank}", np.array([-1, *[1] * (rank - 1)], dtype=np.int64))
+            before, after = [], []
+        else:  # (batch, length, K): quantized as (M, K) rows, then given its shape again
+            rows, quantized, scale_shape = p + "rows", p + "q", p + "scale_shape"
+            axes = constant("rowq_axes_2", np.array([1], dtype=np.int64))
+            width = constant(f"rowq_rows_{dims[-1].dim_value}", np.array([-1, dims[-1].dim_value], dtype=np.int64))
+            one = constant("rowq_one", np.array([1], dtype=np.int64))
+            before = [
+                helper.make_node("Shape", [x], [p + "shape"]),
+                helper.make_node("Shape", [x], [p + "lead"], end=-1),
+                helper.make_node("Concat", [p + "lead", one], [scale_shape], axis=0),
+                helper.make_node("Reshape", [x, width], [rows]),
+            ]
+            after = [helper.make_node("Reshape", [quantized, p + "shape"], [q])]
+        if x in relu:  # never negative: [0, max] over all 256 levels, zero point 0
+            quantize = [
+                helper.make_node("ReduceMax", [rows, axes], [p + "max"], keepdims=0),
+                helper.make_node("Div", [p + "max", "rowq_255"], [p + "scales"]),  # (M,)
+                helper.make_node("QuantizeLinear", [rows, p + "scales"], [quantized], axis=0),
+            ]
+            zero = 0
+        else:  # [-max, max] around 128
+            quantize = [
+                helper.make_node("Abs", [rows], [p + "abs"]),
+                helper.make_node("ReduceMax", [p + "abs", axes], [p + "max"], keepdims=0),
+                helper.make_node("Div", [p + "max", "rowq_127"], [p + "scales"]),  # (M,)
+                helper.make_node("Shape", [p + "scales"], [p + "m"]),
+                helper.make_node("Expand", ["rowq_128", p + "m"], [p + "zeros"]),  # QuantizeLinear: one per row
+                helper.make_node("QuantizeLinear", [rows, p + "scales", p + "zeros"], [quantized], axis=0),
+            ]
+            zero = 128
+        nodes += [
+            *before,
+            *quantize,
+            *after,
+            helper.make_node("Reshape", [p + "scales", scale_shape], [scale]),  # (..., 1): scales the products
+        ]
+        # the MatMulInteger nodes read the zero point as one scalar, the same for every row
+        graph.initializer.append(numpy_helper.from_array(np.array(zero, dtype=np.uint8), zero_point))
+        rewritten += 1
+    if rewritten:
+        constants["rowq_unit"] = np.array(1.0, dtype=np.float32)  # the input scale of the fused products
+        if fused and not any(o.domain == "com.microsoft" for o in model.opset_import):
+            model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+        graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in constants.items())
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return rewritten
 
 
 def _toposort(graph: onnx.GraphProto) -> None:
@@ -432,11 +575,15 @@ def _remove_stale_exports(root: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
+def export_bundle(model_dir: Path, variants: list[str], int8_rows: bool = False) -> dict[str, Any]:
     """Write `onnx/<variant>/*.onnx` for each variant into the bundle and update its manifest.
 
     Returns the manifest entries written: `variants` (all variants now in the
-    bundle) and `onnx` (opset, graph names and per-variant details).
+    bundle) and `onnx` (opset, graph names and per-variant details). `int8_rows`:
+    the int8 graphs quantize their activations row by row (`per_row_activations`:
+    a translation does not depend on its batch, at 1.2-1.3x the time) instead of
+    with ONNX Runtime's one scale per tensor; the manifest records which
+    (`int8_activations`).
     """
     model_dir = Path(model_dir)
     wanted = parse_variants(variants)
@@ -457,7 +604,7 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
             if "int8" in wanted:
                 logger.info("quantizing int8 graphs")
                 (work / "int8").mkdir()
-                _quantize_int8(traced, work / "int8")
+                _quantize_int8(traced, work / "int8", int8_rows)
             if "fp16" in wanted:
                 logger.info("converting fp16 graphs")
                 (work / "fp16").mkdir()
@@ -488,6 +635,7 @@ def export_bundle(model_dir: Path, variants: list[str]) -> dict[str, Any]:
         "graph_format": GRAPH_FORMAT,
         "variants": {
             v: {"graphs": graphs_of(v), "device": "cuda" if v == "fp16" else "cpu", "kv_dtype": _kv_dtype(v)}
+            | ({"int8_activations": "per-row" if int8_rows else "per-tensor"} if v == "int8" and v in wanted else {})
             for v in present
         },
         "exported_with": {"torch": torch.__version__, "onnx": onnx.__version__},
@@ -501,10 +649,12 @@ def _kv_dtype(variant: str) -> str:
     return "float16" if variant == "fp16" else "float32"
 
 
-def run_export(model_dir: str | Path, variants: str | list[str] = "fp32,int8,fp16") -> dict[str, Any]:
+def run_export(
+    model_dir: str | Path, variants: str | list[str] = "fp32,int8,fp16", int8_rows: bool = False
+) -> dict[str, Any]:
     """The `translator export` command: export, then a summary (variants, opset, graph files)."""
     model_dir = Path(model_dir)
-    result = export_bundle(model_dir, parse_variants(variants))
+    result = export_bundle(model_dir, parse_variants(variants), int8_rows)
     files = [
         graph_path(model_dir, v, g).relative_to(model_dir).as_posix() for v in result["variants"] for g in graphs_of(v)
     ]
