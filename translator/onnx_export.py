@@ -342,10 +342,12 @@ def _fuse_row_scaled_matmuls(graph: onnx.GraphProto) -> int:
     for n in graph.node:
         if n.op_type != "MatMulInteger" or n.input[0] not in quantized:
             continue
-        cast = consumers[n.output[0]][0]
-        mul = consumers[cast.output[0]][0]
-        product = producer[next(i for i in mul.input if i != cast.output[0])]
         x_scale = quantized[n.input[0]]
+        cast = _only(consumers.get(n.output[0], []), "Cast")
+        mul = _only(consumers.get(cast.output[0], []), "Mul") if cast else None
+        product = producer.get(next((i for i in mul.input if i != cast.output[0]), "")) if cast and mul else None
+        if not cast or not mul or not product or x_scale not in product.input:
+            raise TranslatorError(f"int8 export: {n.output[0]} is not MatMulInteger -> Cast -> Mul(scales)")
         w_scale = next(i for i in product.input if i != x_scale)
         a_zero, w_zero = n.input[2], n.input[3]
         unscaled = mul.output[0] + "_rowq_unscaled"
@@ -359,6 +361,10 @@ def _fuse_row_scaled_matmuls(graph: onnx.GraphProto) -> int:
     del graph.node[:]
     graph.node.extend(nodes)
     return len(replaced)
+
+
+def _only(nodes: list[onnx.NodeProto], op_type: str) -> onnx.NodeProto | None:
+    return nodes[0] if len(nodes) == 1 and nodes[0].op_type == op_type else None
 
 
 def per_row_activations(model: onnx.ModelProto) -> int:

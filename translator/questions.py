@@ -105,8 +105,10 @@ def statement(question: str) -> tuple[str, str] | None:
     if word.endswith((" est", " sont")) or word == "Combien":  # a noun phrase: nothing to negate
         return None
     # "Isn't the dog running" -> "The dog is not running" (negated in turn, `translator.negation`)
-    aux = next(k for k, w in enumerate(text.split()) if w.lower() in AUXILIARIES)
     said_words = text.split()
+    aux = next((k for k, w in enumerate(said_words) if w.lower() in AUXILIARIES), None)
+    if aux is None:
+        return None
     return word, " ".join([*said_words[: aux + 1], "not", *said_words[aux + 1 :]])
 
 

@@ -21,7 +21,9 @@ spans through; this module does that, in three steps:
    the dog running?", "Where is the dog going?", "Who is running?" or "What is the dog
    holding?" (without spans) is translated as its statement and asked the French way
    ("Est-ce que le chien court ?", "Où est-ce que le chien va ?", "Qui court ?",
-   "Qu'est-ce que le chien tient ?", `translator.questions`).
+   "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated verb
+   (no spans) is translated as its affirmative, and the translation negated where the
+   attention puts the verb (`translator.negation`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -115,8 +117,8 @@ class Prepared:
 
     @property
     def put_back(self) -> bool:
-        """Something goes back into the model's translation (spans, a mark, a frame): the
-        translation returned is not the one the model produced."""
+        """Something goes back into the model's translation (spans, a mark, a frame, a
+        negation): the translation returned is not the one the model produced."""
         return bool(self.spans or self.ending or any(self.frame) or self.negations)
 
 
