@@ -6,7 +6,8 @@ Multi30k has hardly any negation (val and test_2016: 4 sentences with "not", "no
 "never"; test_2017: none), so negated sentences are made from val captions: "A man is
 riding a bike." -> "A man is not riding a bike." (and "... isn't riding ..."), "A woman
 sits at a bar." -> "A woman does not sit at a bar." (and "doesn't"), "There is a dog ..."
--> "There is no dog ...". Each is translated with the rule (on, the default) and
+-> "There is no dog ...", "A man wearing a hat ..." -> "A man not wearing a hat ...".
+Each is translated with the rule (on, the default) and
 without it (off: the model sees the negated sentence as it is). Counted: the outputs
 that negate in French, "ne" (or "n'") before a verb and "pas" or "jamais" after it
 (`NEGATED`). Scored: the content, each output against the caption's reference, both
@@ -27,12 +28,15 @@ from lemminflect import getInflection, getLemma
 
 import translator.verbatim
 from translator.inference import Translator
+from translator.negation import ING_NOUNS
 
 # "ne" or "n'", at most one clitic pronoun, one word (the verb), then "pas" or "jamais"
 NEGATED = re.compile(r"\b(?:ne\s+|n['’])(?:(?:se|s'|y|en|lui|leur)\s+)?\S+\s+(?:pas|jamais)\b", re.IGNORECASE)
 # what negating changes: the negation itself, and an indefinite article after the verb ("pas de chapeau")
 _CHANGED = re.compile(r"\b(?:ne|pas|jamais|une?|des|du|de)\b\s*|\b[nd]['’](?=\S)", re.IGNORECASE)
 _DETERMINERS = {"A", "An", "The", "One"}
+# words after which an "-ing" word does not describe a noun ("is running", "a building", "while holding")
+_NOT_NOUNS = {"is", "are", "was", "were", "be", "been", "a", "an", "the", "and", "while", "of", "for", "by"}
 _FOLLOWING = {
     "a", "an", "the", "on", "in", "at", "with", "down", "up", "through", "into", "over", "his", "her", "their",
     "to", "across", "along", "around", "its",
@@ -68,6 +72,20 @@ def do_negated(caption: str, contracted: bool = False) -> str | None:
     return None
 
 
+def participle_negated(caption: str) -> str | None:
+    """ "A man wearing a hat is running." -> "A man not wearing a hat is running.": "not" before
+    the first "-ing" word that follows a noun (not an auxiliary) within the first six words."""
+    words = caption.split()
+    for k in range(2, min(len(words), 7)):
+        prev = words[k - 1].lower().strip(",")
+        ing = words[k].endswith("ing") and len(words[k]) > 4 and words[k] not in ING_NOUNS
+        if ing and prev.isalpha() and prev not in _NOT_NOUNS:
+            return " ".join([*words[:k], "not", *words[k:]])
+        if prev in _NOT_NOUNS:
+            return None
+    return None
+
+
 def there_negated(caption: str) -> str | None:
     """ "There is a dog in the park." -> "There is no dog in the park."; "There are dogs" -> "There are no dogs"."""
     words = caption.split()
@@ -97,6 +115,7 @@ def main() -> int:
         "does not": do_negated,
         "doesn't": lambda c: do_negated(c, contracted=True),
         "there is/are no": there_negated,
+        '"not" + -ing word': participle_negated,
     }
     tr = Translator(args.model, threads=args.threads)
 

@@ -4,7 +4,9 @@ The default model learnt captions, which describe what a picture shows; "not" is
 its 29,000 training sentences, and it drops it: "A man is not wearing a hat." -> "Un
 homme porte un chapeau.", the opposite of the source. So a sentence with a negated verb is
 translated as its affirmative (`affirm`): "not" and "never" are taken out after an
-auxiliary or a modal ("is not", "isn't", "can't", "has never"), "do/does/did not VERB"
+auxiliary or a modal ("is not", "isn't", "can't", "has never"), "not" before an "-ing"
+word becomes a clause ("a man not wearing a shirt" -> "a man who is wearing a shirt"),
+"do/does/did not VERB"
 becomes the verb in the same person and tense ("does not like" -> "likes", "didn't go" ->
 "went"), and "no" after "there is/are" or "has/have" is taken out ("There is no water"
 -> "There is water"). The model translates that, its cross-attention links
@@ -39,6 +41,12 @@ _CONTRACTED = {
 }  # fmt: skip
 _SHORT = ("'s", "'re", "'m")  # "He's not", "They're not", "I'm not"
 _VERBS = BE | HAVE | MODALS | DO
+# "-ing" words that are nouns: "not" before them negates no verb ("in casual, not clothing")
+ING_NOUNS = {
+    "clothing", "building", "something", "anything", "nothing", "everything", "morning", "evening", "ceiling",
+    "wedding", "railing", "painting", "drawing", "sibling", "string", "spring", "thing", "king", "ring", "wing",
+    "swing", "siding", "awning", "landing", "offering", "opening", "meeting", "setting", "bedding", "lighting",
+}  # fmt: skip
 
 # French words the verb of a sentence is not: articles, prepositions, subject pronouns, relatives
 _NOT_VERBS = {
@@ -105,6 +113,14 @@ def affirm(sentence: str) -> tuple[str, tuple[Negation, ...]] | None:
             if k < len(words) and _bare(words[k]) == "any":  # "aren't any dogs" -> "are dogs"
                 k += 1
             continue
+        if low == "not" and out and _bare(out[-1]) not in _VERBS and _participle(nxt):
+            # "a man not wearing a shirt" -> "a man who is wearing a shirt", negated as a clause: "qui ne
+            # porte pas de T-shirt" (the model wrote "ne porte un T-shirt")
+            out.append("who")
+            negations.append(Negation((len(out), len(out) + 1)))
+            out.append("are" if _plural(out[-2]) else "is")
+            k += 1
+            continue
         if low == "never" and out and k + 1 < len(words):  # "never smiles", "has never been"
             before = _bare(out[-1])
             at = (len(out) - 1, len(out)) if before in _VERBS else (len(out),)
@@ -124,6 +140,17 @@ def affirm(sentence: str) -> tuple[str, tuple[Negation, ...]] | None:
     if not negations:
         return None
     return " ".join(out), tuple(negations)
+
+
+def _participle(word: str) -> bool:
+    """An "-ing" word that is a verb's, not a noun ("clothing", "building")."""
+    return len(word) > 4 and word.endswith("ing") and word.isalpha() and word not in ING_NOUNS
+
+
+def _plural(word: str) -> bool:
+    """ "dogs", "people", "men": the verb after them is "are"."""
+    bare = _bare(word)
+    return (bare.endswith("s") and not bare.endswith("ss")) or bare in ("people", "men", "women", "children", "police")
 
 
 def _bare(word: str) -> str:

@@ -27,6 +27,8 @@ from translator.verbatim import prepare, restore
         ("There is no water in the glass.", "There is water in the glass.", [((0, 1), "pas")]),
         ("There aren't any dogs.", "There are dogs.", [((0, 1, 2), "pas")]),
         ("The man has no shirt.", "The man has shirt.", [((2,), "pas")]),
+        ("A man not wearing a shirt is dancing.", "A man who is wearing a shirt is dancing.", [((3, 4), "pas")]),
+        ("Two people, not facing us, stand.", "Two people, who are facing us, stand.", [((3, 4), "pas")]),
         (
             "A man who is not wearing a shirt isn't running.",
             "A man who is wearing a shirt is running.",
@@ -44,7 +46,8 @@ def test_a_negated_sentence_has_an_affirmative_and_the_words_of_its_verbs(
     "sentence",
     [
         "A dog runs.",
-        "A man not wearing a shirt dances.",
+        "Not now.",
+        "People in casual, not clothing, stand.",  # an "-ing" noun
         "Nothing to see.",
         "A man with no shirt is running.",
         "It may or may not rain.",
