@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import translator.verbatim
 
 
 def eval_parser(doc: str, out: str) -> argparse.ArgumentParser:
@@ -41,3 +44,15 @@ def write_report(out: str | Path, report: dict[str, Any], md: list[str]) -> None
     out.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+
+
+def off_and_on(rule: str, translate: Callable[[list[str]], list[str]], texts: list[str]) -> tuple[list, list]:
+    """`translate(texts)` with the input rule `translator.verbatim.<rule>` (a function that
+    returns None where the rule does not apply: `statement`, `affirm`) turned off, then on."""
+    kept = getattr(translator.verbatim, rule)
+    setattr(translator.verbatim, rule, lambda text: None)
+    try:
+        off = translate(texts)
+    finally:
+        setattr(translator.verbatim, rule, kept)
+    return off, translate(texts)

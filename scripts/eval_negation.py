@@ -23,10 +23,9 @@ import re
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, report_header, write_report
+from eval_common import eval_parser, off_and_on, report_header, write_report
 from lemminflect import getInflection, getLemma
 
-import translator.verbatim
 from translator.inference import Translator
 from translator.negation import ING_NOUNS
 
@@ -122,7 +121,6 @@ def main() -> int:
     def translate(texts: list[str]) -> list[str]:
         return [r.text for r in tr.translate(texts, beam_size=args.beam)]
 
-    rule = translator.verbatim.affirm
     kinds: dict[str, dict] = {}
     examples: list[dict[str, str]] = []
     for kind, make in makers.items():
@@ -131,12 +129,7 @@ def main() -> int:
             continue
         negated = [n for n, _, _ in chosen]
         refs = [[content(r) for _, _, r in chosen]]
-        translator.verbatim.affirm = lambda sentence: None
-        try:
-            off = translate(negated)
-        finally:
-            translator.verbatim.affirm = rule
-        on = translate(negated)
+        off, on = off_and_on("affirm", translate, negated)
         ceiling = translate([c for _, c, _ in chosen])
         row: dict[str, float | int] = {"sentences": len(chosen)}
         for label, outputs in (("off", off), ("on", on), ("ceiling", ceiling)):

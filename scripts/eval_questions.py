@@ -30,9 +30,8 @@ import re
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, report_header, write_report
+from eval_common import eval_parser, off_and_on, report_header, write_report
 
-import translator.verbatim
 from translator.inference import Translator
 from translator.questions import AUXILIARIES, statement
 
@@ -123,19 +122,8 @@ def main() -> int:
     def translate(texts: list[str]) -> list[str]:
         return [r.text for r in tr.translate(texts, beam_size=args.beam)]
 
-    rule = translator.verbatim.statement
-
-    def off_and_on(texts: list[str]) -> tuple[list[str], list[str]]:
-        """The translations without the rule (the rules before translator.questions) and with it."""
-        translator.verbatim.statement = lambda question: None
-        try:
-            off = translate(texts)
-        finally:
-            translator.verbatim.statement = rule
-        return off, translate(texts)
-
-    off, on = off_and_on(questions)
-    why_off, why_on = off_and_on(why)
+    off, on = off_and_on("statement", translate, questions)  # off: the rules before translator.questions
+    why_off, why_on = off_and_on("statement", translate, why)
     ceiling = translate([c for _, c, _ in chosen])
     parts = [part_questions(c) for c in captions]
     nouns = [noun_questions(c) for c in captions]
@@ -150,7 +138,7 @@ def main() -> int:
     part_outputs: dict[str, list[tuple[str, str, str]]] = {}  # kind: (question, off, on)
     for kind, (asked_questions, asks) in kinds.items():
         asked_questions = asked_questions[: len(chosen)]
-        kind_off, kind_on = off_and_on(asked_questions)
+        kind_off, kind_on = off_and_on("statement", translate, asked_questions)
         part_outputs[kind] = list(zip(asked_questions, kind_off, kind_on, strict=True))
         asking[kind] = {
             "questions": len(asked_questions),

@@ -387,6 +387,27 @@ def null_words(
     return {j for j in range(len(target_words)) if float(null[j]) > float(words[j].max())}
 
 
+def word_attention(
+    raw: Tensor,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    source_words: Sequence[str],
+    target_words: Sequence[str],
+    layer: Layer,
+    head: Head,
+    renormalize: bool = True,
+    null: bool = False,
+) -> tuple[Tensor, set[int] | None]:
+    """The word-level attention (target words, source words) that links are read from, from a
+    piece-level tensor (L, nh, T(+1), S+1): the chosen layers and head, pieces merged into
+    words; and, with `null` (a model taught NULL alignment), the target words aligned to
+    NULL (`null_words`), else None."""
+    selected = select_attention(raw, layer, head)
+    words = merge_subwords(selected, source_tokens, target_tokens, source_words, target_words, renormalize)
+    nulls = null_words(selected, source_tokens, target_tokens, source_words, target_words) if null else None
+    return words, nulls
+
+
 # --- 4. hard links ------------------------------------------------------------------
 def hard_links(
     words: Tensor, method: str = DEFAULT_METHOD, threshold: float = DEFAULT_THRESHOLD, null: set[int] | None = None
@@ -624,9 +645,7 @@ def align_methods(
     out: list[list[Alignment]] = [[] for _ in methods]
     for src, tgt, raw, sp, tp in zip(sources, tgt_texts, raws, src_pieces, tgt_pieces, strict=True):
         sw, tw = src.split(), tgt.split()
-        selected = select_attention(raw, layer, head)
-        words = merge_subwords(selected, sp, tp, sw, tw, renormalize)
-        null = null_words(selected, sp, tp, sw, tw) if translator.config.alignment_null else None
+        words, null = word_attention(raw, sp, tp, sw, tw, layer, head, renormalize, translator.config.alignment_null)
         for result, (method, threshold) in zip(out, methods, strict=True):
             result.append(
                 Alignment(

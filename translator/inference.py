@@ -288,17 +288,19 @@ class Translator:
 
     def _negated(self, p: Prepared, source: list[int], h: SearchHypothesis) -> str:
         """The translation `h` of the affirmative `p.text`, its verbs negated where its
-        attention links them (`translator.negation`); `h` as decoded if nothing is negated."""
+        attention links them, read as `translator align` reads it (`translator.negation`);
+        `h` as decoded if nothing is negated."""
         text = self.tokenizer.decode(h.tokens)
         if not p.negations:
             return text
-        from translator.align import hard_links, merge_subwords, model_view, select_attention
+        from translator.align import hard_links, model_view, word_attention
 
         assert h.attention is not None
         raw = h.attention[..., : len(source) + 1].permute(1, 2, 0, 3)
-        words = merge_subwords(select_attention(raw, *model_view(self.config)), self.tokenizer.pieces(source),
-                               self.tokenizer.pieces(h.tokens), p.text.split(), text.split())  # fmt: skip
-        links = hard_links(words)
+        pieces = self.tokenizer.pieces
+        words, null = word_attention(raw, pieces(source), pieces(h.tokens), p.text.split(), text.split(),
+                                     *model_view(self.config), null=self.config.alignment_null)  # fmt: skip
+        links = hard_links(words, null=null)
         return negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
