@@ -495,7 +495,8 @@ def _add_decode_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="translator", description="English->French translation")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logs, and the stack trace of an unexpected failure")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="download or copy Multi30k task 1 and verify it")
@@ -665,6 +666,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: out of memory: use a smaller --batch-size (or fewer --workers, a smaller --window)",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    except Exception as exc:  # a failure inside a library (ONNX Runtime, torch) or a bug: one line, unless -v
+        if args.verbose:
+            raise
+        print(f"error: {failure(exc)} (unexpected; rerun with -v for the stack trace)", file=sys.stderr)
+        return 1
+
+
+def failure(exc: BaseException) -> str:
+    """An unexpected exception in one line: its type, and the last line of its message
+    (ONNX Runtime's messages end with the reason after the code location)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[-1] if lines else ""
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -311,3 +311,23 @@ def test_a_dash_means_stdin_and_stdout(
     code, out, _ = run(capsys, "translate", "--model", str(tiny_bundle), "-i", "-", "-o", "-")
     assert code == 0 and out == "runs dog red\n"
     assert not (tmp_path / "-").exists()
+
+
+def test_a_failure_inside_the_engine_is_one_line_unless_verbose(
+    capsys: pytest.CaptureFixture[str], tiny_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Torch or ONNX Runtime failing at run time (here torch's allocator, as on a batch too
+    big for the machine) is one `error:` line with exit code 1; -v shows the stack trace."""
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:118] data.\nDefaultCPUAllocator: not enough memory")
+
+    monkeypatch.setattr("translator.torch_engine.TorchEngine.decode_step", fail)
+    code, out, err = run(capsys, "translate", "--model", str(tiny_bundle), "--engine", "torch", "red dog runs")
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1] == (
+        "error: RuntimeError: DefaultCPUAllocator: not enough memory (unexpected; rerun with -v for the stack trace)"
+    )
+    assert "Traceback" not in err
+    with pytest.raises(RuntimeError, match="not enough memory"):
+        main(["-v", "translate", "--model", str(tiny_bundle), "--engine", "torch", "red dog runs"])
