@@ -48,9 +48,10 @@ def write_report(out: str | Path, report: dict[str, Any], md: list[str]) -> None
 
 def off_and_on(rule: str, translate: Callable[[list[str]], list[str]], texts: list[str]) -> tuple[list, list]:
     """`translate(texts)` with the input rule `translator.verbatim.<rule>` (a function that
-    returns None where the rule does not apply: `statement`, `affirm`) turned off, then on."""
+    returns None where the rule does not apply: `statement`, `affirm`, `lower_first`) turned off,
+    then on."""
     kept = getattr(translator.verbatim, rule)
-    setattr(translator.verbatim, rule, lambda text: None)
+    setattr(translator.verbatim, rule, lambda *args: None)
     try:
         off = translate(texts)
     finally:

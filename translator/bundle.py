@@ -3,6 +3,7 @@
     config.json     ModelConfig
     weights.pt      state dict (fp16 to keep the bundle small; loaded as fp32)
     spm.model       the shared SentencePiece model
+    truecase.txt    optional: words a sentence's first word is lowercased to (translator/truecase.py)
     manifest.json   format version, name, SHA-256 of every file, variants
 
 Every check names the file and the problem; nothing here prints a stack trace
@@ -145,9 +146,14 @@ def build_model(cfg: ModelConfig, state: dict[str, Any], where: Path) -> Transfo
 
 
 def save_bundle(
-    model_dir: Path, model: Transformer, spm_model: Path, name: str, extra: dict[str, Any] | None = None
+    model_dir: Path,
+    model: Transformer,
+    spm_model: Path,
+    name: str,
+    extra: dict[str, Any] | None = None,
+    files: dict[str, bytes] | None = None,
 ) -> None:
-    """Write a complete bundle (fp16 weights) and its manifest."""
+    """Write a complete bundle (fp16 weights, `files` by name) and its manifest."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model.cfg.save(model_dir / CONFIG)
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
@@ -155,6 +161,8 @@ def save_bundle(
     torch.save(half, buf)
     atomic_write_bytes(model_dir / WEIGHTS, buf.getvalue())
     atomic_write_bytes(model_dir / TOKENIZER, spm_model.read_bytes())
+    for file, data in (files or {}).items():
+        atomic_write_bytes(model_dir / file, data)
     write_manifest(model_dir, {"name": name, **(extra or {})})
 
 

@@ -117,8 +117,9 @@ MAX_BEAM_SIZE = 128
 # brackets inside it around the translation of their words, hashtags copied, a closing "..."
 # kept, a sentence without letters ("2.") copied (`translator.verbatim`); 5: negated sentences
 # translated affirmative and negated with "ne ... pas" around the verb their attention links
-# (`translator.negation`).
-TRANSLATION_RULES = 5
+# (`translator.negation`); 6: a first word the model knows in lowercase only lowercased, the
+# translation capitalized (`translator.truecase`).
+TRANSLATION_RULES = 6
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from translator import truecase
 from translator.bundle import default_model_dir, load_bundle
 from translator.clauses import Clause, join_clauses, split_clauses
 from translator.config import DecodeConfig
@@ -73,9 +74,10 @@ class Translator:
     the bundle has ONNX graphs); `device` is auto | cpu | cuda. Every engine
     implements the same step interface, so search is the same for all of them.
     `verbatim` (default on): URLs, numbers, emoji and words the vocabulary cannot
-    spell are copied through instead of translated, and text in capitals or in
-    Title Case is translated in sentence case (`translator.verbatim`); off, the
-    model sees the text as given. `clauses` (default on): a long sentence is
+    spell are copied through instead of translated, text in capitals or in
+    Title Case is translated in sentence case, and a first word the model knows in
+    lowercase only is lowercased (`translator.verbatim`, `translator.truecase`); off,
+    the model sees the text as given. `clauses` (default on): a long sentence is
     translated clause by clause (`translator.clauses`); off, in one piece.
     """
 
@@ -97,6 +99,7 @@ class Translator:
         if threads:
             torch.set_num_threads(threads)
         model, self.tokenizer, self.manifest = load_bundle(self.model_dir)
+        self.lowercase = truecase.load(self.model_dir)
         self.config = model.cfg
         self.engine: StepModel = make_engine(
             engine, self.model_dir, device, threads, variant, model=model, manifest=self.manifest
@@ -161,7 +164,7 @@ class Translator:
                 clauses = split_clauses(sentence) if self.clauses else [Clause(sentence)]
                 for clause in clauses:
                     c = clause.text
-                    p = prepare(c, self.tokenizer.unknown) if self.verbatim else Prepared(c, c)
+                    p = prepare(c, self.tokenizer.unknown, self.lowercase) if self.verbatim else Prepared(c, c)
                     whole = len(sentences) == 1 and len(clauses) == 1 and not p.changed
                     u = s if whole else self.tokenizer.encode(p.text)
                     if u or p.copy_only:
@@ -239,8 +242,8 @@ class Translator:
         (`translator.verbatim`), as is a closing "?" or "!" that the model saw as ".";
         the tokens are then those of the texts as given and
         returned; their attention is then left to `_forced_attention` (None here). A
-        sentence in capitals keeps the tokens and attention of the sentence-case text
-        the model translated."""
+        sentence in capitals, or with its first word lowercased (`translator.truecase`),
+        keeps the tokens and attention of the text the model translated."""
         if not p.put_back:  # (a copied sentence is one span)
             return TranslationResult(
                 p.source,

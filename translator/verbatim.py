@@ -23,7 +23,9 @@ spans through; this module does that, in three steps:
    ("Est-ce que le chien court ?", "Où est-ce que le chien va ?", "Qui court ?",
    "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated verb
    (no spans) is translated as its affirmative, and the translation negated where the
-   attention puts the verb (`translator.negation`).
+   attention puts the verb (`translator.negation`). A sentence starting with a word the model
+   knows in lowercase only ("Horses graze in a pasture.") is translated with that word
+   lowercased and its translation's first letter capitalized (`translator.truecase`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -62,6 +64,7 @@ from translator.frames import CLOSING, frame
 from translator.negation import Negation, affirm
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
+from translator.truecase import lower_first
 
 URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -105,6 +108,7 @@ class Prepared:
     frame: tuple[str, str] = ("", "")  # a list marker and quotes or brackets around the sentence: put back
     # the model translated the affirmative of a negated sentence: these verbs are negated in its translation
     negations: tuple[Negation, ...] = ()
+    lowered: bool = False  # the first word was lowercased (`translator.truecase`): the translation is capitalized
 
     @property
     def copy_only(self) -> bool:
@@ -217,15 +221,17 @@ def _uncapitalize(word: str) -> str:
     return word[:1].lower() + word[1:] if rest.islower() or (not rest and word[:1] == "A") else word
 
 
-def prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
-    """What the model should translate of `sentence`, and what to put back afterwards."""
+def prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset[str] = frozenset()) -> Prepared:
+    """What the model should translate of `sentence`, and what to put back afterwards.
+    `unknown`: whether the vocabulary cannot spell a character; `lowercase`: the words a
+    sentence's first word is lowercased to (`translator.truecase`)."""
     head, inside, tail = frame(sentence)
     if head or tail:
-        return dataclasses.replace(_prepare(inside, unknown), source=sentence, frame=(head, tail))
-    return _prepare(sentence, unknown)
+        return dataclasses.replace(_prepare(inside, unknown, lowercase), source=sentence, frame=(head, tail))
+    return _prepare(sentence, unknown, lowercase)
 
 
-def _prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
+def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset[str]) -> Prepared:
     if not any(c.isalpha() for c in sentence):  # no letters ("...", ":)", "2.", "12345"): nothing to translate
         return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
     ranges = find_spans(sentence, unknown)
@@ -269,8 +275,11 @@ def _prepare(sentence: str, unknown: Callable[[str], bool]) -> Prepared:
     negated = affirm(text) if not spans else None  # (a negative question's statement is negated)
     if negated is not None:
         text = negated[0]
+    lowered = lower_first(text, lowercase)
+    if lowered is not None:
+        text = lowered
     return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said[0] if said else None,
-                    negations=negated[1] if negated else ())  # fmt: skip
+                    negations=negated[1] if negated else (), lowered=lowered is not None)  # fmt: skip
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
@@ -336,6 +345,8 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
     def case(s: str) -> str:
         return s.upper() if prepared.upper else s
 
+    if prepared.lowered:
+        translation = translation[:1].upper() + translation[1:] if len(translation[:1].upper()) == 1 else translation
     out, pos = "", 0
     placed = list(zip(prepared.spans, offsets, strict=True))
     # brackets that the attention put at one place hold nothing of the translation: both go

@@ -40,6 +40,19 @@ def test_bundle_records_training(tiny_run: Path) -> None:
     assert (tiny_run / "eval.csv").read_text().startswith("step,bleu,chrf")
 
 
+def test_bundle_has_the_truecasing_words_of_its_corpus(tiny_run: Path, reverse_data: Path) -> None:
+    import gzip
+
+    from translator import truecase
+    from translator.bundle import read_manifest
+
+    with gzip.open(reverse_data / "train.en.gz", "rt", encoding="utf-8") as f:
+        expected = truecase.lowercase_words(line.rstrip("\n") for line in f)
+    assert expected  # the reverse task is lowercase: every word
+    assert truecase.FILE in read_manifest(tiny_run / "model")["files"]
+    assert Translator(tiny_run / "model", engine="torch").lowercase == frozenset(expected)
+
+
 def _cfg(data: Path, *extra: str):  # type: ignore[no-untyped-def]
     return load_train_config(
         "tiny", [*TINY_OVERRIDES, f"data_dir={data}", "max_steps=40", "save_every=10", "eval_every=20", *extra]
