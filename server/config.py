@@ -70,6 +70,14 @@ class ServerConfig:
             )
         if min(self.max_wait_ms, self.grace_period_s, self.drain_delay_s) < 0:
             raise TranslatorError("server settings max_wait_ms, grace_period_s and drain_delay_s must be >= 0")
+        if not 0 <= self.port <= 65535:
+            raise TranslatorError(f"server setting port must be 0 (a free port) to 65535, got {self.port}")
+        if not -1 <= self.metrics_port <= 65535:
+            raise TranslatorError(
+                f"server setting metrics_port must be -1 (off), 0 (a free port) to 65535, got {self.metrics_port}"
+            )
+        if self.port > 0 and self.port == self.metrics_port:
+            raise TranslatorError(f"server settings port and metrics_port are both {self.port}: they need two ports")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise TranslatorError("TLS needs both tls_cert and tls_key")
         if self.log_format not in ("json", "text"):

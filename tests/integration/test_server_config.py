@@ -29,6 +29,9 @@ def test_defaults_env_then_flags() -> None:
     [
         ({"TRANSLATOR_PORT": "http"}, "TRANSLATOR_PORT='http'"),
         ({"TRANSLATOR_MAX_BATCH_SIZE": "0"}, "max_batch_size must be >= 1"),
+        ({"TRANSLATOR_PORT": "99999"}, "port must be 0 (a free port) to 65535, got 99999"),
+        ({"TRANSLATOR_METRICS_PORT": "-2"}, "metrics_port must be -1 (off), 0 (a free port) to 65535, got -2"),
+        ({"TRANSLATOR_PORT": "8000", "TRANSLATOR_METRICS_PORT": "8000"}, "port and metrics_port are both 8000"),
         ({"TRANSLATOR_MAX_BEAM_SIZE": "129"}, "max_beam_size must be <= 128"),
         ({"TRANSLATOR_TLS_CERT": "c.pem"}, "both tls_cert and tls_key"),
         ({"TRANSLATOR_REFLECTION": "maybe"}, "TRANSLATOR_REFLECTION"),
