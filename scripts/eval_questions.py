@@ -4,8 +4,8 @@
 
 Multi30k has no questions, so they are made from val: every caption of the shape the rule
 handles ("A man is riding a bike." -> "Is a man riding a bike?", and "Why is a man riding
-a bike?") whose question turns back into the same statement
-(`translator.questions.statement`). Each question is translated with the rule (on, the
+a bike?"; "A woman sits at a bar." -> "Does a woman sit at a bar?") whose question turns
+back into the same statement (`translator.questions.statement`). Each question is translated with the rule (on, the
 default) and without it (off: the question is translated as it is, with a full stop, and
 the "?" put back). The question form differs by design ("Est-ce que le chien court ?"
 against "Le chien court ?", both French; "Pourquoi est-ce que ..."), so what is scored is
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import sacrebleu
 from eval_common import eval_parser, off_and_on, report_header, write_report
+from lemminflect import getInflection, getLemma
 
 from translator.inference import Translator
 from translator.questions import AUXILIARIES, statement
@@ -55,6 +56,25 @@ def question_of(caption: str, why: bool = False) -> str | None:
             subject = [words[0][:1].lower() + words[0][1:], *words[1:k]]
             opening = ["Why", words[k]] if why else [words[k].capitalize()]
             asked = " ".join([*opening, *subject, *words[k + 1 :]])
+            said = statement(asked)
+            return asked + "?" if said and said[1] == caption[:-1] else None
+    return None
+
+
+def do_question_of(caption: str) -> str | None:
+    """ "A woman sits at a bar." -> "Does a woman sit at a bar?": a verb in the third person
+    singular (not "is", "has", "was") within the first five words, when the rule maps the
+    question back to the caption."""
+    if not caption.endswith("."):
+        return None
+    words = caption[:-1].split()
+    for k in range(2, min(len(words), 5)):
+        word = words[k]
+        if not word.isalpha() or not word.islower() or word in ("is", "has", "was"):
+            continue
+        lemma = getLemma(word, upos="VERB")
+        if word.endswith("s") and lemma and lemma[0] != word and getInflection(lemma[0], "VBZ")[0] == word:
+            asked = " ".join(["Does", words[0][:1].lower() + words[0][1:], *words[1:k], lemma[0], *words[k + 1 :]])
             said = statement(asked)
             return asked + "?" if said and said[1] == caption[:-1] else None
     return None
@@ -125,6 +145,10 @@ def main() -> int:
     off, on = off_and_on("statement", translate, questions)  # off: the rules before translator.questions
     why_off, why_on = off_and_on("statement", translate, why)
     ceiling = translate([c for _, c, _ in chosen])
+    does = [(q, c, r) for c, r in zip(captions, references, strict=True) if (q := do_question_of(c))]
+    does_off, does_on = off_and_on("statement", translate, [q for q, _, _ in does])
+    does_ceiling = translate([c for _, c, _ in does])
+    does_refs = [[r for _, _, r in does]]
     parts = [part_questions(c) for c in captions]
     nouns = [noun_questions(c) for c in captions]
     kinds = {  # the questions of each kind, and how an output that asks for the part starts
@@ -156,28 +180,42 @@ def main() -> int:
         "why, statement + Pourquoi est-ce que (on)": why_on,
         "the captions as statements (ceiling)": ceiling,
     }
+    does_rows = {
+        "does, as they are (off)": does_off,
+        "does, statement + Est-ce que (on)": does_on,
+        "the captions of the does questions (ceiling)": does_ceiling,
+    }
     scores = {}
-    for label, outputs in rows.items():
+    for label, outputs in [*rows.items(), *does_rows.items()]:
         bodies = [content(o) for o in outputs]
+        these = does_refs if label in does_rows else refs
         scores[label] = {
-            "bleu": round(sacrebleu.corpus_bleu(bodies, refs).score, 2),
-            "chrf": round(sacrebleu.corpus_chrf(bodies, refs).score, 2),
+            "bleu": round(sacrebleu.corpus_bleu(bodies, these).score, 2),
+            "chrf": round(sacrebleu.corpus_chrf(bodies, these).score, 2),
             "end_with_question_mark": sum(o.rstrip().endswith("?") for o in outputs),
             "with_pourquoi": sum("pourquoi" in o.lower() for o in outputs),
         }
-    examples = [
-        {"question": q, "off": a, "on": b, "reference": r}
-        for (q, _, r), a, b in list(zip(chosen, off, on, strict=True))[:6]
-    ] + [
-        {"question": q, "off": a, "on": b, "reference": r}
-        for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
-    ]
+    examples = (
+        [
+            {"question": q, "off": a, "on": b, "reference": r}
+            for (q, _, r), a, b in list(zip(chosen, off, on, strict=True))[:6]
+        ]
+        + [
+            {"question": q, "off": a, "on": b, "reference": r}
+            for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
+        ]
+        + [
+            {"question": q, "off": a, "on": b, "reference": r}
+            for (q, _, r), a, b in list(zip(does, does_off, does_on, strict=True))[:4]
+        ]
+    )
     shown = {"who": 4, "what": 4, "where is": 3, "what color": 3, "how many": 3}
     part_examples = [{"question": q, "off": a, "on": b} for k, n in shown.items() for q, a, b in part_outputs[k][:n]]
     report = {
         **report_header(args, tr),
         "beam": args.beam,
         "questions": len(chosen),
+        "does_questions": len(does),
         "scores": scores,
         "examples": examples,
         "asking_for_a_part": asking,
@@ -192,7 +230,9 @@ def main() -> int:
         f'{len(chosen)} yes/no and {len(chosen)} why questions made from val captions ("A man is riding a bike." '
         f'-> "Is a man riding a bike?", "Why is a man riding a bike?"), model `{args.model}`, beam {args.beam}. '
         'BLEU and chrF of each output\'s content (without its question framing and "?", as a statement) '
-        "against the caption's reference.",
+        f"against the caption's reference. 'does': {len(does)} questions with \"does\" made from val captions "
+        '("A woman sits at a bar." -> "Does a woman sit at a bar?"), scored the same way against the references of '
+        "their captions.",
         "",
         "| translation | BLEU (content) | chrF (content) | outputs ending with ? | outputs with Pourquoi |",
         "|---|---|---|---|---|",

@@ -118,7 +118,8 @@ MAX_BEAM_SIZE = 128
 # kept, a sentence without letters ("2.") copied (`translator.verbatim`); 5: negated sentences
 # translated affirmative and negated with "ne ... pas" around the verb their attention links
 # (`translator.negation`); 6: a first word the model knows in lowercase only lowercased, the
-# translation capitalized (`translator.truecase`).
+# translation capitalized (`translator.truecase`); questions with "do", "does", "did" asked as
+# their statement (`translator.questions`).
 TRANSLATION_RULES = 6
 
 

@@ -27,18 +27,32 @@ statement with "not" after the auxiliary ("The dog is not running"), which
 `translator.negation` negates in turn: "Est-ce que le chien ne court pas ?", "Qui ne
 porte pas de chapeau ?".
 
+A question with "do", "does" or "did" ("Does the dog like snow?", "Where did the man go?",
+"What does the dog hold?") gives its statement with the verb conjugated (lemminflect:
+"The dog likes snow", "The man went", "The dog holds something") and is asked the same way:
+"Est-ce que le chien aime la neige ?". Its verb is the first base-form verb after a noun
+that cannot be an adjective ("the big dog like": "like", not "dog"); with a negation the
+statement keeps "does not" ("Doesn't the dog like snow" -> "The dog does not like snow"),
+which `translator.negation` handles.
+
 `translator.verbatim` applies both around the model and puts the "?" back. Other
-questions ("Does the dog like snow?", "How many dogs are in the park?") are translated as they are.
+questions ("How many dogs are in the park?", "Do you like snow?") are translated as they are.
 """
 
 from __future__ import annotations
 
 import re
 
+from lemminflect import getAllLemmas, getInflection
+
 from translator.clauses import SUBJECT, then
 
 AUXILIARIES = ("is", "are", "was", "were")
-_NEGATED_AUXILIARIES = {"isn't": "is", "aren't": "are", "wasn't": "was", "weren't": "were"}
+DO = {"does": "VBZ", "do": "VBP", "did": "VBD"}  # "do" and the Penn tag of the verb it conjugates
+_NEGATED_AUXILIARIES = {
+    "isn't": "is", "aren't": "are", "wasn't": "was", "weren't": "were", "doesn't": "does", "don't": "do",
+    "didn't": "did",
+}  # fmt: skip
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
 # questions that ask where, who or what colour something is: "Où est le chien ?"
 NOUN_QUESTIONS = {"where": "Où", "who": "Qui", "what color": "De quelle couleur", "what colour": "De quelle couleur"}
@@ -98,6 +112,10 @@ def statement(question: str) -> tuple[str, str] | None:
     for other questions. `question` without its
     question mark."""
     words, negated = _without_not(question.split())
+    opening = words[0].lower() if words else ""
+    asked = words[1:] if opening in QUESTION_WORDS or opening == "what" else words
+    if asked and asked[0].lower() in DO:
+        return _do_statement(opening, asked, negated)
     said = _statement(words)
     if said is None or not negated:
         return said
@@ -119,11 +137,53 @@ def _without_not(words: list[str]) -> tuple[list[str], bool]:
         plain = _NEGATED_AUXILIARIES.get(word.lower().replace("’", "'"))
         if plain:
             return [*words[:k], word[:1] + plain[1:], *words[k + 1 :]], True
-    aux = next((k for k, w in enumerate(words[:2]) if w.lower() in AUXILIARIES), None)
+    aux = next((k for k, w in enumerate(words[:2]) if w.lower() in AUXILIARIES or w.lower() in DO), None)
     if aux is not None and "not" in words[aux + 1 : aux + 7]:
         k = words.index("not", aux + 1)
         return [*words[:k], *words[k + 1 :]], True
     return words, False
+
+
+def _do_statement(opening: str, words: list[str], negated: bool) -> tuple[str, str] | None:
+    """The statement of a question with "do": `opening` its question word (or its first
+    word), `words` from "do", "does" or "did" on: ["does", "the", "dog", "like", "snow"] ->
+    ("", "The dog likes snow"); negated: "The dog does not like snow"."""
+    aux = words[0].lower()
+    if len(words) < 3 or not _SUBJECT_WORD.fullmatch(words[1]) or words[1].lower() in ("i", "you"):
+        return None
+    if words[1].lower() in _PRONOUNS:  # "does he like": the verb follows
+        k: int | None = 2 if _base_verb(words[2]) else None
+    else:  # the first base-form verb after a noun that is not also an adjective ("the big dog like")
+        k = next((k for k in range(3, min(len(words), 10)) if _base_verb(words[k]) and _noun(words[k - 1])), None)
+    if k is None:
+        return None
+    verb, rest = words[k].lower(), words[k + 1 :]
+    if negated:
+        predicate = [aux, "not", verb]
+    else:
+        predicate = [verb if aux == "do" else (getInflection(verb, DO[aux]) or (verb,))[0]]
+    word = QUESTION_WORDS.get(opening, "")
+    if opening == "what":  # the object is asked for: "The dog holds something", "... plays with something"
+        rest = [*rest, "something"] if len(rest) == 1 and rest[0].lower() in _PREPOSITIONS else ["something", *rest]
+        word = "Que"
+    elif opening != aux and not word:  # "Who does ...", "Which ...": not handled
+        return None
+    subject = words[1:k]
+    if subject[0] != "I" and not subject[0].isupper():
+        subject[0] = subject[0].lower()
+    text = " ".join([*subject, *predicate, *rest])
+    return word, text[:1].upper() + text[1:]
+
+
+def _base_verb(word: str) -> bool:
+    w = word.lower()
+    return w.isalpha() and w in getAllLemmas(w).get("VERB", ())
+
+
+def _noun(word: str) -> bool:
+    """A word that ends a noun phrase: it can be a noun and cannot be an adjective."""
+    lemmas = getAllLemmas(word.lower().strip(","))
+    return "NOUN" in lemmas and "ADJ" not in lemmas
 
 
 def _statement(words: list[str]) -> tuple[str, str] | None:

@@ -14,14 +14,14 @@ spans through; this module does that, in three steps:
    Title Case ("A Man Is Running In The Park") is translated in sentence case, and
    so is its translation (as French writes titles); words with capitals inside
    ("BMX", "McDonald") keep them.
-   A question or an exclamation ("Does the dog like snow?"), or a sentence trailing off
+   A question or an exclamation ("Do you like snow?"), or a sentence trailing off
    ("A dog runs..."), is translated with a full stop, the sentence end of nearly all the
    training captions (4 of 29,000 end with "?"), and its mark is put back, "?" and "!"
    French-spaced ("... court ?"); the model drops it otherwise. A question such as "Is
-   the dog running?", "Where is the dog going?", "Who is running?" or "What is the dog
-   holding?" (without spans) is translated as its statement and asked the French way
-   ("Est-ce que le chien court ?", "Où est-ce que le chien va ?", "Qui court ?",
-   "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated verb
+   the dog running?", "Where is the dog going?", "Who is running?", "What is the dog
+   holding?" or "Does the dog like snow?" (without spans) is translated as its statement
+   and asked the French way ("Est-ce que le chien court ?", "Où est-ce que le chien va ?",
+   "Qui court ?", "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated verb
    (no spans) is translated as its affirmative, and the translation negated where the
    attention puts the verb (`translator.negation`). A sentence starting with a word the model
    knows in lowercase only ("Horses graze in a pasture.") is translated with that word

@@ -1,4 +1,4 @@
-"""Yes/no questions: the statement the model translates, and the French question made of its translation."""
+"""Questions: the statement the model translates, and the French question made of its translation."""
 
 from __future__ import annotations
 
@@ -21,7 +21,20 @@ from translator.questions import ask, statement
         ("why are two dogs running on the beach", ("Pourquoi", "Two dogs are running on the beach")),
         ("Is the building tall", None),  # "the" alone is no subject; nothing marks the predicate
         ("Is Mary running", None),  # a name: not recognised as a subject
-        ("Does the dog like snow", None),
+        ("Does the dog like snow", ("", "The dog likes snow")),  # "do": the verb conjugated (lemminflect)
+        ("Do the children play soccer", ("", "The children play soccer")),
+        ("Did the little girl fall", ("", "The little girl fell")),  # "little" is no noun's end: "girl" is
+        ("Does the big dog like snow", ("", "The big dog likes snow")),  # "dog" can be a verb, "big" no noun
+        ("Does the man in the red shirt ride a bike", ("", "The man in the red shirt rides a bike")),
+        ("Does he like snow", ("", "He likes snow")),
+        ("Where did the man go", ("Où", "The man went")),
+        ("What does the dog hold", ("Que", "The dog holds something")),
+        ("What does the dog play with", ("Que", "The dog plays with something")),
+        ("Doesn't the dog like snow", ("", "The dog does not like snow")),  # negated in turn (translator.negation)
+        ("Did the dog not bark", ("", "The dog did not bark")),
+        ("Do you like snow", None),  # "you" and "I": not captions' subjects
+        ("Who does the man see", None),
+        ("Does the blue sky", None),  # no verb after a noun
         ("Who is riding a bike", ("Qui", "Someone is riding a bike")),
         ("Who are sitting on the bench", ("Qui", "Someone is sitting on the bench")),  # "someone" is singular
         ("Who was standing in the rain", ("Qui", "Someone was standing in the rain")),

@@ -106,7 +106,8 @@ def test_restore_capitals_but_not_the_spans() -> None:
     ("text", "model_sees", "ending"),
     [
         ("Is the dog running?", "The dog is running.", "?"),  # a yes/no question: its statement
-        ("Does the dog run?", "Does the dog run.", "?"),  # other questions as they are
+        ("Do you like the dog?", "Do you like the dog.", "?"),  # other questions as they are
+        ("Does the dog run?", "The dog runs.", "?"),  # "does": the verb conjugated
         ("Where is the dog going?", "The dog is going.", "?"),
         ("Who is running?", "Someone is running.", "?"),
         ("What is the dog holding?", "The dog is holding something.", "?"),
@@ -124,7 +125,7 @@ def test_restore_capitals_but_not_the_spans() -> None:
 def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, model_sees: str, ending: str) -> None:
     p = prepare(text, unknown)
     assert (p.text, p.ending) == (model_sees, ending)
-    asked = {"The dog is running.": "", "It is raining.": "", "The dog is going.": "Où"}
+    asked = {"The dog is running.": "", "It is raining.": "", "The dog is going.": "Où", "The dog runs.": ""}
     asked |= {"Someone is running.": "Qui", "The dog is holding something.": "Que"}
     assert p.question == asked.get(model_sees)
     assert p.changed is (text != model_sees)
@@ -136,7 +137,7 @@ def test_questions_and_exclamations_are_translated_with_a_full_stop(text: str, m
     [
         ("Is the dog running?", "Le chien court.", "Est-ce que le chien court ?"),
         ("Is the dog running?", "Le chien court", "Est-ce que le chien court ?"),  # no full stop: the mark is added
-        ("Does the dog run?", "Le chien court.", "Le chien court ?"),
+        ("Do you like the dog?", "Aimez-vous le chien.", "Aimez-vous le chien ?"),
         ("Where is the dog going?", "Le chien va.", "Où est-ce que le chien va ?"),
         ("Who is running?", "Quelqu'un court.", "Qui court ?"),
         ("WHO IS RUNNING?", "Quelqu'un court.", "QUI COURT ?"),
