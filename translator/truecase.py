@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from translator.errors import TranslatorError
+
 FILE = "truecase.txt"
 MIN_OPENER = 5  # a word starting this many training sentences capitalized is known to the model that way
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -55,11 +57,14 @@ def file_bytes(words: Iterable[str]) -> bytes:
 
 
 def load(model_dir: Path) -> frozenset[str]:
-    """The bundle's words (empty if it has no `FILE`)."""
+    """The bundle's words (empty if it has no `FILE`); an unreadable file is a clear error."""
     path = model_dir / FILE
     if not path.is_file():
         return frozenset()
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TranslatorError(f"{path}: cannot read the truecasing words: {exc}") from None
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from translator import truecase
+from translator.errors import TranslatorError
 from translator.verbatim import prepare, restore
 
 CORPUS = [
@@ -33,6 +34,9 @@ def test_the_file_round_trips(tmp_path: Path) -> None:
     (tmp_path / truecase.FILE).write_bytes(truecase.file_bytes(words))
     assert truecase.load(tmp_path) == frozenset(words)
     assert truecase.load(tmp_path / "none") == frozenset()
+    (tmp_path / truecase.FILE).write_bytes(b"\xff\xfe horses")
+    with pytest.raises(TranslatorError, match=r"truecase\.txt: cannot read the truecasing words"):
+        truecase.load(tmp_path)
 
 
 @pytest.mark.parametrize(
