@@ -6,7 +6,8 @@ Multi30k has hardly any negation (val and test_2016: 4 sentences with "not", "no
 "never"; test_2017: none), so negated sentences are made from val captions: "A man is
 riding a bike." -> "A man is not riding a bike." (and "... isn't riding ..."), "A woman
 sits at a bar." -> "A woman does not sit at a bar." (and "doesn't"), "There is a dog ..."
--> "There is no dog ...", "A man wearing a hat ..." -> "A man not wearing a hat ...".
+-> "There is no dog ...", "A man wearing a hat ..." -> "A man not wearing a hat ...", "A man
+is sitting on a bench." -> "No one is sitting on a bench." (its reference keeps the man).
 Each is translated with the rule (on, the default) and
 without it (off: the model sees the negated sentence as it is). Counted: the outputs
 that negate in French, "ne" (or "n'") before a verb and "pas" or "jamais" after it
@@ -31,6 +32,8 @@ from translator.negation import ING_NOUNS
 
 # "ne" or "n'", at most one clitic pronoun, one word (the verb), then "pas" or "jamais"
 NEGATED = re.compile(r"\b(?:ne\s+|n['’])(?:(?:se|s'|y|en|lui|leur)\s+)?\S+\s+(?:pas|jamais)\b", re.IGNORECASE)
+# "No one is ..." negated in French: "Personne ne ..." / "Personne n'..."
+NEGATED_BY = {"no one": re.compile(r"^Personne (?:ne\s|n['’])")}
 # what negating changes: the negation itself, and an indefinite article after the verb ("pas de chapeau")
 _CHANGED = re.compile(r"\b(?:ne|pas|jamais|une?|des|du|de)\b\s*|\b[nd]['’](?=\S)", re.IGNORECASE)
 _DETERMINERS = {"A", "An", "The", "One"}
@@ -94,6 +97,16 @@ def there_negated(caption: str) -> str | None:
     return " ".join([*words[:2], "no", *rest])
 
 
+def nobody_negated(caption: str) -> str | None:
+    """ "A man is sitting on a bench." -> "No one is sitting on a bench.": a subject of a
+    determiner and at most four words, then "is" or "are", replaced by "No one is"."""
+    words = caption.split()
+    if not words or words[0] not in _DETERMINERS | {"Two", "Three", "Some"} or not caption.endswith("."):
+        return None
+    k = next((k for k in range(1, min(len(words) - 1, 6)) if words[k] in ("is", "are")), 0)
+    return " ".join(["No", "one", "is", *words[k + 1 :]]) if k else None
+
+
 def content(text: str) -> str:
     """A sentence without what negating changes: "Un homme ne porte pas de chapeau." and "Un
     homme porte un chapeau." -> "Un homme porte chapeau." """
@@ -115,6 +128,7 @@ def main() -> int:
         "doesn't": lambda c: do_negated(c, contracted=True),
         "there is/are no": there_negated,
         '"not" + -ing word': participle_negated,
+        "no one": nobody_negated,
     }
     tr = Translator(args.model, threads=args.threads)
 
@@ -134,7 +148,7 @@ def main() -> int:
         row: dict[str, float | int] = {"sentences": len(chosen)}
         for label, outputs in (("off", off), ("on", on), ("ceiling", ceiling)):
             bodies = [content(o) for o in outputs]
-            row[f"negated_{label}"] = sum(bool(NEGATED.search(o)) for o in outputs)
+            row[f"negated_{label}"] = sum(bool(NEGATED_BY.get(kind, NEGATED).search(o)) for o in outputs)
             row[f"bleu_{label}"] = round(sacrebleu.corpus_bleu(bodies, refs).score, 2)
             row[f"chrf_{label}"] = round(sacrebleu.corpus_chrf(bodies, refs).score, 2)
         kinds[kind] = row
@@ -149,7 +163,8 @@ def main() -> int:
         f"`{report['command']}`",
         "",
         f"Negated sentences made from val captions, model `{args.model}`, beam {args.beam}, at most {args.limit} "
-        'of each kind. "negated": outputs with "ne"/"n\'" before a verb and "pas"/"jamais" after it. BLEU and chrF '
+        'of each kind. "negated": outputs with "ne"/"n\'" before a verb and "pas"/"jamais" after it (for "no one": '
+        'starting with "Personne ne"/"Personne n\'"). BLEU and chrF '
         "of each output against the caption's (affirmative) reference, both without negation words and indefinite "
         'articles (which negating turns into "de"); the ceiling is the caption itself translated.',
         "",

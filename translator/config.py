@@ -119,7 +119,8 @@ MAX_BEAM_SIZE = 128
 # translated affirmative and negated with "ne ... pas" around the verb their attention links
 # (`translator.negation`); 6: a first word the model knows in lowercase only lowercased, the
 # translation capitalized (`translator.truecase`); questions with "do", "does", "did" asked as
-# their statement (`translator.questions`).
+# their statement (`translator.questions`); "No one", "Nobody", "Nothing" translated as
+# "Someone", "Something" and made "Personne ne", "Rien ne" (`translator.negation`).
 TRANSLATION_RULES = 6
 
 

@@ -8,14 +8,17 @@ auxiliary or a modal ("is not", "isn't", "can't", "has never"), "not" before an 
 word becomes a clause ("a man not wearing a shirt" -> "a man who is wearing a shirt"),
 "do/does/did not VERB"
 becomes the verb in the same person and tense ("does not like" -> "likes", "didn't go" ->
-"went"), and "no" after "there is/are" or "has/have" is taken out ("There is no water"
--> "There is water"). The model translates that, its cross-attention links
+"went"), "no" after "there is/are" or "has/have" is taken out ("There is no water"
+-> "There is water"), and a sentence's negative subject becomes a positive one ("No one is
+sitting" -> "Someone is sitting", "Nothing" -> "Something"). The model translates that, its cross-attention links
 each English verb to French words (`translator.align`), and `negate` puts "ne ... pas"
 (or "ne ... jamais") around the French verb those links point to: "Un homme porte un
 chapeau." -> "Un homme ne porte pas de chapeau.", as French negates: "ne" before any
 clitic pronoun ("ne se tient pas", "il n'y a pas"), elided before a vowel ("n'est pas"),
 and an indefinite or partitive article after the verb (other than "être") turned into
-"de" ("pas de chapeau", "pas d'eau").
+"de" ("pas de chapeau", "pas d'eau"). For a negative subject, the translation's
+"Quelqu'un" or "Quelque chose" becomes "Personne" or "Rien", and the verb takes "ne" alone:
+"Personne n'est assis sur le banc." (without that subject in the translation, "ne ... pas").
 
 A link that points at no word which can be a verb (an article, a preposition, a
 pronoun, a word after an article) leaves that negation out: the translation is then
@@ -28,7 +31,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from lemminflect import getInflection
+from lemminflect import getAllLemmas, getInflection
 
 BE = {"is", "are", "was", "were", "am"}
 HAVE = {"has", "have", "had"}
@@ -70,12 +73,21 @@ _VOWELS = set("aeiouyàâäéèêëîïôöùûüh")
 _SUBJECTS = {"c'": "ce", "j'": "je"}  # a subject pronoun elided onto its verb: "C'est" -> "Ce n'est pas"
 _ELIDED = re.compile(r"^([a-zA-Z])['’]")  # "s'apprête", "l'homme"
 _PUNCT = ".,;:!?»)\"'"
+# a negative subject at the start of a sentence: (its English words, (the affirmative's subject, the French one))
+_NOBODY = {
+    "no one": ("no one", ("someone", "Personne")), "nobody": ("nobody", ("someone", "Personne")),
+    "nothing": ("nothing", ("something", "Rien")),
+}  # fmt: skip
+_SOMEONE = re.compile(r"^(?:quelqu['’]une?|quelque chose)$", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
 class Negation:
     words: tuple[int, ...]  # the English words (indices into the affirmative's words) of the negated verb
-    french: str = "pas"  # "pas" or "jamais" ("never")
+    french: str = "pas"  # "pas" or "jamais" ("never"); "" with `subject`: "ne" alone
+    # "Personne" or "Rien": the French subject that replaces the translation's "Quelqu'un" or
+    # "Quelque chose" ("No one is sitting" was translated "Someone is sitting")
+    subject: str = ""
 
 
 def affirm(sentence: str) -> tuple[str, tuple[Negation, ...]] | None:
@@ -87,6 +99,19 @@ def affirm(sentence: str) -> tuple[str, tuple[Negation, ...]] | None:
     out: list[str] = []
     negations: list[Negation] = []
     k = 0
+    nobody = _NOBODY.get(" ".join(_bare(w) for w in words[:2])) or _NOBODY.get(_bare(words[0]) if words else "")
+    if nobody and len(words) > len(nobody[0].split()):
+        # "No one is sitting on the bench" -> "Someone is sitting on the bench", its verb linked
+        said, subject = nobody[1]
+        k = len(nobody[0].split())
+        out.append(_cased(said, words[0]))
+        first, after = _bare(words[k]), _bare(words[k + 1]) if k + 1 < len(words) else ""
+        if first in _VERBS and after and after not in ("not", "never"):
+            negations.append(Negation((1, 2), "", subject))
+        elif "VERB" in getAllLemmas(first):  # "Nobody swims" (not "Nothing but sand")
+            negations.append(Negation((1,), "", subject))
+        else:
+            return None
     while k < len(words):
         word = words[k]
         low = _bare(word)
@@ -180,13 +205,28 @@ def negate(translation: str, negations: Sequence[Negation], aligned: Sequence[se
     "ne" and "pas"/"jamais" go around. A negation whose aligned words hold no verb is left out."""
     words = translation.split()
     done: dict[int, str] = {}  # the French verb's index -> its negation word
+    subject = ""  # the negative subject that replaces the translation's first word(s)
     for negation, found in zip(negations, aligned, strict=True):
         at = _verb(words, found)
         if at is not None and at not in done:
-            done[at] = negation.french
+            french = negation.french
+            if negation.subject:  # "Personne ne ..." if the translation starts with "Quelqu'un"; else "ne ... pas"
+                someone = _someone(words[:at])
+                subject, french = (negation.subject, "") if someone else ("", "pas")
+            done[at] = french
     for at in sorted(done, reverse=True):  # from the end, so that earlier indices stay
         words = _negated(words, at, done[at])
+    if subject:
+        words = [subject, *words[_someone(words) :]]
     return " ".join(words)
+
+
+def _someone(words: Sequence[str]) -> int:
+    """How many of `words` make the "Quelqu'un" or "Quelque chose" they start with (0: none)."""
+    for n in (1, 2):
+        if len(words) >= n and _SOMEONE.match(" ".join(words[:n]).strip(_PUNCT)):
+            return n
+    return 0
 
 
 def _verb(words: Sequence[str], found: set[int]) -> int | None:
@@ -233,6 +273,9 @@ def _negated(words: list[str], at: int, french: str) -> list[str]:
     rest = words[at + 1 :]
     if stripped.lower() not in _ETRE and rest:
         rest = _de(rest, partitive=not stripped.lower().startswith("jou"))
+    if not french:  # "ne" alone ("Personne ne court."): the verb keeps its punctuation
+        negated[-1] += verb[len(stripped) :]
+        return [*words[:start], *negated, *rest]
     return [*words[:start], *negated, french + verb[len(stripped) :], *rest]
 
 

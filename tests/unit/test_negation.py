@@ -43,12 +43,45 @@ def test_a_negated_sentence_has_an_affirmative_and_the_words_of_its_verbs(
 
 
 @pytest.mark.parametrize(
+    ("sentence", "affirmative", "negation"),
+    [
+        ("No one is sitting on the bench.", "Someone is sitting on the bench.", Negation((1, 2), "", "Personne")),
+        ("Nobody swims.", "Someone swims.", Negation((1,), "", "Personne")),
+        ("Nothing is on the table.", "Something is on the table.", Negation((1, 2), "", "Rien")),
+        ("no one can climb it.", "someone can climb it.", Negation((1, 2), "", "Personne")),
+    ],
+)
+def test_a_negative_subject_is_someone_or_something_and_keeps_its_french_word(
+    sentence: str, affirmative: str, negation: Negation
+) -> None:
+    assert affirm(sentence) == (affirmative, (negation,))
+
+
+@pytest.mark.parametrize(
+    ("translation", "aligned", "negated"),
+    [
+        ("Quelqu'un est assis sur le banc.", {1, 2}, "Personne n'est assis sur le banc."),
+        ("Quelqu'un nage.", {1}, "Personne ne nage."),  # "ne" alone: the full stop stays on the verb
+        ("Quelqu'un porte un chapeau.", {1}, "Personne ne porte de chapeau."),
+        ("Quelque chose est sur la table.", {2}, "Rien n'est sur la table."),
+        # the translation has no "quelqu'un": its verb negated with "ne ... pas" instead
+        ("Un homme est assis.", {2}, "Un homme n'est pas assis."),
+    ],
+)
+def test_a_negative_subject_replaces_quelqu_un_with_ne_alone(translation: str, aligned: set[int], negated: str) -> None:
+    subject = "Rien" if "chose" in translation else "Personne"
+    assert negate(translation, [Negation((1, 2), "", subject)], [aligned]) == negated
+
+
+@pytest.mark.parametrize(
     "sentence",
     [
         "A dog runs.",
         "Not now.",
         "People in casual, not clothing, stand.",  # an "-ing" noun
         "Nothing to see.",
+        "Nothing but sand.",  # no verb after the negative subject
+        "Nobody.",
         "A man with no shirt is running.",
         "It may or may not rain.",
         "",
@@ -105,5 +138,9 @@ def test_prepare_gives_the_model_the_affirmative_and_keeps_the_negations() -> No
     r = prepare("Isn't the dog running?", lambda c: False)
     assert (r.text, r.question, r.negations) == ("The dog is running.", "", (Negation((2, 3)),))
     assert restore(r, "Le chien ne court pas.", []) == "Est-ce que le chien ne court pas ?"
+    # a negative subject, its affirmative's "Someone" truecased: "quelqu'un" is found in any case
+    n = prepare("No one is running.", lambda c: False, frozenset({"someone"}))
+    assert (n.text, n.lowered, n.negations) == ("someone is running.", True, (Negation((1, 2), "", "Personne"),))
+    assert restore(n, negate("quelqu'un court.", n.negations, [{1}]), []) == "Personne ne court."
     # a sentence with copied spans is left as it is
     assert not prepare("The dog is not 12 years old.", lambda c: False).negations
