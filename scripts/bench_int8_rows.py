@@ -15,11 +15,16 @@ test_2016_flickr with the ONNX Runtime engine and 2 threads, measures for each:
 - BLEU of the beam 5 output;
 - batch invariance: how many translations change between batches of up to 32 and of up
   to 3 sentences (all 1,000), and between batches of 32 and one at a time (the first 200).
+
+A third row is ONNX Runtime's other int8 path, weight-only 8-bit blocks (`MatMulNBits`, from
+its `MatMulNBitsQuantizer`, blocks of 32, symmetric) with int8 compute (accuracy level 4),
+which quantizes activations per row and block and so is batch-invariant too.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import shutil
 import statistics
 import tempfile
@@ -29,8 +34,27 @@ from pathlib import Path
 import sacrebleu
 from eval_common import eval_parser, report_header, write_report
 
+from translator.bundle import write_manifest
 from translator.inference import Translator
 from translator.onnx_export import export_bundle
+
+
+def nbits_bundle(model: Path, bundle: Path) -> Path:
+    """A copy of the bundle whose int8 graphs are its fp32 graphs with every constant-weight
+    MatMul made MatMulNBits (8 bits, blocks of 32, int8 compute)."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # a line per node
+    shutil.copytree(model, bundle, ignore=shutil.ignore_patterns("onnx"))
+    export_bundle(bundle, ["fp32", "int8"])
+    for graph in ("encoder.onnx", "decoder.onnx"):
+        quantizer = MatMulNBitsQuantizer(onnx.load(str(bundle / "onnx/fp32" / graph)), bits=8, block_size=32,
+                                         is_symmetric=True, accuracy_level=4)  # fmt: skip
+        quantizer.process()
+        onnx.save(quantizer.model.model, str(bundle / "onnx/int8" / graph))
+    write_manifest(bundle)  # the int8 graphs' new checksums
+    return bundle
 
 
 def main() -> int:
@@ -50,6 +74,8 @@ def main() -> int:
             shutil.copytree(args.model, bundle, ignore=shutil.ignore_patterns("onnx"))
             export_bundle(bundle, ["int8"], int8_rows=rows)
             translators[label] = Translator(bundle, engine="onnx", variant="int8", threads=args.threads)
+        translators["MatMulNBits 8-bit"] = Translator(nbits_bundle(Path(args.model), work / "nbits"), engine="onnx",
+                                                      variant="int8", threads=args.threads)  # fmt: skip
         times: dict[str, dict[str, list[float]]] = {k: {"beam5-b32": [], "greedy-b1": []} for k in translators}
         outputs: dict[str, list[str]] = {}
         for _ in range(args.repeats):
@@ -84,7 +110,8 @@ def main() -> int:
         "",
         f"`{report['command']}`",
         "",
-        f"Model `{args.model}`, int8 graphs exported both ways, ONNX Runtime, {args.threads} threads, "
+        f"Model `{args.model}`, int8 graphs exported both ways (and with MatMulNBits: weight-only 8-bit blocks "
+        f"of 32, int8 compute), ONNX Runtime, {args.threads} threads, "
         "test_2016_flickr; "
         f"times are medians of {args.repeats} alternating repeats (beam 5 over the 1,000 sentences in batches of up "
         "to 32; greedy over the first 150, one at a time); time ratio: against per tensor, in the same run (>1 is "
