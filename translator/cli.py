@@ -568,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="fp32,int8,fp16", help="comma-separated: fp32, int8, fp16 (default all)")
     p.add_argument("--int8-rows", action="store_true",
                    help="int8: quantize activations row by row, so that a translation does not depend on what it "
-                   "is batched with (1.2-1.3x the time; default: one scale per tensor)")  # fmt: skip
+                   "is batched with (1.1-1.3x the time; default: one scale per tensor)")  # fmt: skip
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("convert-ct2", help="convert a bundle to a CTranslate2 model (the baseline engine)")

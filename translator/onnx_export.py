@@ -373,7 +373,7 @@ def per_row_activations(model: onnx.ModelProto) -> int:
 
     ONNX Runtime's dynamic quantization (`DynamicQuantizeLinear`) gives the whole input one
     scale, from the largest value in the batch, so a sentence's translation depends on the
-    other sentences batched with it: 53 of the 1,000 test_2016_flickr translations of the
+    other sentences batched with it: 61 of the 1,000 test_2016_flickr translations of the
     default model change between batches of up to 32 and of up to 3
     (`scripts/bench_int8_rows.py`), and a server, whose batches are whatever requests arrive
     together, can give the same text different translations. Here each
@@ -587,7 +587,7 @@ def export_bundle(model_dir: Path, variants: list[str], int8_rows: bool = False)
     Returns the manifest entries written: `variants` (all variants now in the
     bundle) and `onnx` (opset, graph names and per-variant details). `int8_rows`:
     the int8 graphs quantize their activations row by row (`per_row_activations`:
-    a translation does not depend on its batch, at 1.2-1.3x the time) instead of
+    a translation does not depend on its batch, at 1.1-1.3x the time) instead of
     with ONNX Runtime's one scale per tensor; the manifest records which
     (`int8_activations`).
     """
