@@ -10,7 +10,8 @@ the same engine in the same run:
    how many of the spans that the reference contains as such come out in the
    translation.
 2. Injected spans: every val sentence gets one span of a kind (an emoji, a URL, a
-   number, a word in a script the vocabulary cannot spell, a hashtag) inserted at a random
+   number, a word in a script the vocabulary cannot spell, a hashtag, quoted text with
+   capitals) inserted at a random
    word boundary (seeded). Reported: the share of translations that contain the
    span exactly once, and sacreBLEU against the val reference of the translation
    with the span taken out (how much of the rest of the sentence survives). The
@@ -53,6 +54,7 @@ KINDS = {
     "number": ["1102", "2019", "$4,500", "3:45", "555-1234"],
     "script": ["Łódź", "東京", "Ñandú", "Αθήνα"],
     "hashtag": ["#NewYork", "@jo_doe", "#fun", "#Paris2024"],
+    "quoted": ['"Big Jim"', '"OPEN"', '"Route 66"', '"Café Paris"', "“No Parking”"],
 }
 
 

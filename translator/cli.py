@@ -486,8 +486,8 @@ def _add_decode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", choices=["fp32", "int8", "fp16"],
                    help="ONNX graphs (default: fp16 on CUDA, else fp32 if exported, else int8)")  # fmt: skip
     p.add_argument("--no-verbatim", dest="verbatim", action="store_false",
-                   help="translate URLs, numbers, emoji and unknown-script words too, and text in capitals as "
-                        "it is (default: copy them through; see translator/verbatim.py)")  # fmt: skip
+                   help="translate URLs, numbers, emoji, quoted names and unknown-script words too, and text in "
+                        "capitals as it is (default: copy them through; see translator/verbatim.py)")  # fmt: skip
     p.add_argument("--no-clauses", dest="clauses", action="store_false",
                    help="translate a long sentence in one piece (default: clause by clause, as the model drops "
                         "the end of sentences much longer than its captions; see translator/clauses.py)")  # fmt: skip

@@ -120,7 +120,8 @@ MAX_BEAM_SIZE = 128
 # (`translator.negation`); 6: a first word the model knows in lowercase only lowercased, the
 # translation capitalized (`translator.truecase`); questions with "do", "does", "did" asked as
 # their statement (`translator.questions`); "No one", "Nobody", "Nothing" translated as
-# "Someone", "Something" and made "Personne ne", "Rien ne" (`translator.negation`).
+# "Someone", "Something" and made "Personne ne", "Rien ne" (`translator.negation`); quoted
+# text with a capital or a digit copied (`translator.verbatim`).
 TRANSLATION_RULES = 6
 
 

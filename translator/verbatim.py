@@ -48,6 +48,10 @@ runs»."), is translated without the frame, which is put back around the transla
 the model saw neither in its captions, and dropped them or garbled the sentence
 ('"A man is riding a bike."' -> "Un homme corpulent fait du vélo.", `translator.frames`).
 
+Quoted text with a capital or a digit inside a sentence, a name or what a sign says ('a
+boat named "El Corazon"', 'a sign that says "OPEN"'), is copied with its quotes: the model
+garbled it ('"F"', '"CCC"'). Quoted lowercase words ('a "bath"') are left to the model.
+
 Single digits are left to the model: in the training captions they are translated
 as words ("3 boys" -> "Trois garçons"), as the references do.
 """
@@ -72,6 +76,9 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # without them, and each bracket is a span put back where the attention says
 BRACKETED = re.compile(r"\([^()]*[^\W\d_][^()]*\)|\[[^\[\]]*[^\W\d_][^\[\]]*\]")
 _OPENING, _CLOSING_BRACKET = "([", ")]"
+# quoted text with a capital or a digit inside a sentence: a name or what a sign says ('a boat named "El
+# Corazon"', 'a sign that says "OPEN"'), copied with its quotes; quoted lowercase words are translated
+QUOTED = re.compile(r'"[^"\n]*[A-Z\d][^"\n]*"|“[^”\n]*[A-Z\d][^”\n]*”|«[^»\n]*[A-Z\d][^»\n]*»')
 _BRACKETS = set(_OPENING + _CLOSING_BRACKET)
 # a hashtag or a handle ("#NewYork", "@jo_doe"), not the "@" of an address nor "#1"
 HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
@@ -161,7 +168,8 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     (emoji), every whitespace-separated word with a letter the tokenizer cannot
     represent in either case ("Łódź", "狗在跑"), and each bracket of a pair around
     words ("a bike (in the park)": the model translates the words, the brackets go
-    back around their translation). A span that is all there is between quotes or
+    back around their translation), and quoted text with a capital or a digit, quotes
+    included ('named "El Corazon"'). A span that is all there is between quotes or
     brackets takes them along ('"93"'); spans separated only by whitespace are merged
     into one, brackets excepted.
     """
@@ -170,6 +178,8 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
         ranges += [m.span() for m in HANDLE.finditer(text)]
     if "(" in text or "[" in text:
         ranges += [r for m in BRACKETED.finditer(text) for r in ((m.start(), m.start() + 1), (m.end() - 1, m.end()))]
+    if '"' in text or "“" in text or "«" in text:
+        ranges += [m.span() for m in QUOTED.finditer(text)]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
     # the characters to look at: ASCII letters and spaces are never symbols, and taken as known

@@ -35,6 +35,8 @@ def spans(text: str) -> list[str]:
         ("A bike (1102) and () or (x.", ["(1102)"]),  # no letter inside, or no pair: as before
         ("狗在跑。", ["狗在跑。"]),
         ("A man in a red shirt.", []),
+        ('A boat named "El Corazon" and a sign that says “OPEN 24h”.', ['"El Corazon"', "“OPEN 24h”"]),
+        ('A girl gives a toy a "bath" and «Bonjour».', ["«Bonjour»"]),  # lowercase quoted words: translated
     ],
 )
 def test_find_spans(text: str, expected: list[str]) -> None:
