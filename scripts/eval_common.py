@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,15 @@ def report_header(args: argparse.Namespace, translator: Any) -> dict[str, Any]:
         "model": args.model,
         "engine": str(getattr(translator.engine, "name", "?")),
     }
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table: `header`, then one line per row."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(map(str, row)) + " |" for row in rows),
+    ]
 
 
 def write_report(out: str | Path, report: dict[str, Any], md: list[str]) -> None:

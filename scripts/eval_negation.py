@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, off_and_on, report_header, write_report
+from eval_common import eval_parser, md_table, off_and_on, report_header, write_report
 from lemminflect import getInflection, getLemma
 
 from translator.inference import Translator
@@ -177,9 +177,7 @@ def main() -> int:
             for k, v in kinds.items()
         ),
         "",
-        "| kind | source | off | on | reference (affirmative) |",
-        "|---|---|---|---|---|",
-        *(f"| {e['kind']} | {e['source']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
+        *md_table(["kind", "source", "off", "on", "reference (affirmative)"], (e.values() for e in examples)),
     ]
     write_report(args.out, report, md)
     return 0

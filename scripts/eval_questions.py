@@ -30,7 +30,7 @@ import re
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, off_and_on, report_header, write_report
+from eval_common import eval_parser, md_table, off_and_on, report_header, write_report
 from lemminflect import getInflection, getLemma
 
 from translator.inference import Translator
@@ -241,9 +241,7 @@ def main() -> int:
             for label, s in scores.items()
         ),
         "",
-        "| question | off | on | reference (statement) |",
-        "|---|---|---|---|",
-        *(f"| {e['question']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
+        *md_table(["question", "off", "on", "reference (statement)"], (e.values() for e in examples)),
         "",
         "## Questions that ask for the subject, the object, a place, a colour or a number",
         "",
@@ -264,9 +262,7 @@ def main() -> int:
         'questions, those with an "-ing" word other than "wearing" ("Where are the man and woman pushing '
         'strollers?" is asked "Où est-ce que l\'homme et une femme poussent des poussettes ?").',
         "",
-        "| question | off | on |",
-        "|---|---|---|",
-        *(f"| {e['question']} | {e['off']} | {e['on']} |" for e in part_examples),
+        *md_table(["question", "off", "on"], (e.values() for e in part_examples)),
     ]
     write_report(args.out, report, md)
     return 0

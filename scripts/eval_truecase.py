@@ -18,7 +18,7 @@ import gzip
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, off_and_on, report_header, write_report
+from eval_common import eval_parser, md_table, off_and_on, report_header, write_report
 
 from translator.inference import Translator
 from translator.verbatim import prepare
@@ -69,17 +69,12 @@ def main() -> int:
         f"Model `{args.model}`, engine {report['engine']}, beam {args.beam}; sacreBLEU defaults. 'Changed': "
         "sentences whose first word the rule lowercases; 'those': BLEU of those sentences alone.",
         "",
-        "| split | sentences | changed | BLEU off | BLEU on | those, off | those, on |",
-        "|---|---|---|---|---|---|---|",
-        *(
-            f"| {k} | {v['sentences']} | {v['changed_by_rule']} | {v['bleu_off']} | {v['bleu_on']} "
-            f"| {v['those_bleu_off']} | {v['those_bleu_on']} |"
-            for k, v in splits.items()
+        *md_table(
+            ["split", "sentences", "changed", "BLEU off", "BLEU on", "those, off", "those, on"],
+            ([k, *v.values()] for k, v in splits.items()),
         ),
         "",
-        "| split | source | rule off | rule on | reference |",
-        "|---|---|---|---|---|",
-        *(f"| {e['split']} | {e['source']} | {e['off']} | {e['on']} | {e['reference']} |" for e in examples),
+        *md_table(["split", "source", "rule off", "rule on", "reference"], (e.values() for e in examples)),
     ]
     write_report(args.out, report, md)
     return 0

@@ -37,7 +37,7 @@ BE = {"is", "are", "was", "were", "am"}
 HAVE = {"has", "have", "had"}
 MODALS = {"can", "could", "will", "would", "should", "must", "may", "might"}
 DO = {"do", "does", "did"}
-_CONTRACTED = {
+CONTRACTED = {
     "isn't": "is", "aren't": "are", "wasn't": "was", "weren't": "were", "hasn't": "has", "haven't": "have",
     "hadn't": "had", "can't": "can", "cannot": "can", "couldn't": "could", "won't": "will", "wouldn't": "would",
     "shouldn't": "should", "mustn't": "must", "don't": "do", "doesn't": "does", "didn't": "did",
@@ -73,20 +73,18 @@ _VOWELS = set("aeiouyàâäéèêëîïôöùûüh")
 _SUBJECTS = {"c'": "ce", "j'": "je"}  # a subject pronoun elided onto its verb: "C'est" -> "Ce n'est pas"
 _ELIDED = re.compile(r"^([a-zA-Z])['’]")  # "s'apprête", "l'homme"
 _PUNCT = ".,;:!?»)\"'"
-# a negative subject at the start of a sentence: (its English words, (the affirmative's subject, the French one))
-_NOBODY = {
-    "no one": ("no one", ("someone", "Personne")), "nobody": ("nobody", ("someone", "Personne")),
-    "nothing": ("nothing", ("something", "Rien")),
-}  # fmt: skip
+# a negative subject at the start of a sentence: (the affirmative's subject, the French one)
+_NOBODY = {"no one": ("someone", "Personne"), "nobody": ("someone", "Personne"), "nothing": ("something", "Rien")}
 _SOMEONE = re.compile(r"^(?:quelqu['’]une?|quelque chose)$", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
 class Negation:
     words: tuple[int, ...]  # the English words (indices into the affirmative's words) of the negated verb
-    french: str = "pas"  # "pas" or "jamais" ("never"); "" with `subject`: "ne" alone
+    french: str = "pas"  # "pas" or "jamais" ("never")
     # "Personne" or "Rien": the French subject that replaces the translation's "Quelqu'un" or
-    # "Quelque chose" ("No one is sitting" was translated "Someone is sitting")
+    # "Quelque chose" ("No one is sitting" was translated "Someone is sitting"); the verb then
+    # takes "ne" alone (`french` if the translation does not start with that word)
     subject: str = ""
 
 
@@ -99,24 +97,24 @@ def affirm(sentence: str) -> tuple[str, tuple[Negation, ...]] | None:
     out: list[str] = []
     negations: list[Negation] = []
     k = 0
-    nobody = _NOBODY.get(" ".join(_bare(w) for w in words[:2])) or _NOBODY.get(_bare(words[0]) if words else "")
-    if nobody and len(words) > len(nobody[0].split()):
+    nobody = next((n for n in _NOBODY if [_bare(w) for w in words[: n.count(" ") + 1]] == n.split()), None)
+    if nobody and len(words) > nobody.count(" ") + 1:
         # "No one is sitting on the bench" -> "Someone is sitting on the bench", its verb linked
-        said, subject = nobody[1]
-        k = len(nobody[0].split())
+        said, subject = _NOBODY[nobody]
+        k = nobody.count(" ") + 1
         out.append(_cased(said, words[0]))
         first, after = _bare(words[k]), _bare(words[k + 1]) if k + 1 < len(words) else ""
         if first in _VERBS and after and after not in ("not", "never"):
-            negations.append(Negation((1, 2), "", subject))
+            negations.append(Negation((1, 2), subject=subject))
         elif "VERB" in getAllLemmas(first):  # "Nobody swims" (not "Nothing but sand")
-            negations.append(Negation((1,), "", subject))
+            negations.append(Negation((1,), subject=subject))
         else:
             return None
     while k < len(words):
         word = words[k]
         low = _bare(word)
         nxt = _bare(words[k + 1]) if k + 1 < len(words) else ""
-        contracted = _CONTRACTED.get(low.replace("’", "'"))
+        contracted = CONTRACTED.get(low.replace("’", "'"))
         either = bool(out) and _bare(out[-1]) == "or"  # "may or may not": both, no negation
         if not either and (contracted or (nxt in ("not", "never") and (low in _VERBS or low.endswith(_SHORT)))):
             # "isn't" -> "is"; "is not" -> "is" (the word as written, its case kept)
@@ -125,7 +123,7 @@ def affirm(sentence: str) -> tuple[str, tuple[Negation, ...]] | None:
             k += 1 if contracted else 2
             base = contracted or low
             if base in DO and k < len(words) and words[k][:1].islower():  # "does not like" -> "likes"
-                verb = _do(base, words[k])
+                verb = conjugate(base, words[k])
                 if verb is None:
                     return None
                 negations.append(Negation((len(out),), french))
@@ -186,8 +184,9 @@ def _cased(word: str, like: str) -> str:
     return word.capitalize() if like[:1].isupper() else word
 
 
-def _do(aux: str, verb: str) -> str | None:
-    """ "does" + "like" -> "likes", "did" + "go" -> "went", "do" + "like" -> "like"."""
+def conjugate(aux: str, verb: str) -> str | None:
+    """The verb that "do" stands for: "does" + "like" -> "likes", "did" + "go" -> "went",
+    "do" + "like" -> "like" (punctuation kept); None if `verb` is no word."""
     bare = verb.strip(_PUNCT)
     if not bare.isalpha():
         return None
@@ -204,20 +203,20 @@ def negate(translation: str, negations: Sequence[Negation], aligned: Sequence[se
     `aligned` to its English verb (indices into `translation.split()`) give the verb, which
     "ne" and "pas"/"jamais" go around. A negation whose aligned words hold no verb is left out."""
     words = translation.split()
+    someone = _someone(words)  # the translation's "Quelqu'un" / "Quelque chose", in words
     done: dict[int, str] = {}  # the French verb's index -> its negation word
-    subject = ""  # the negative subject that replaces the translation's first word(s)
+    subject = ""  # the negative subject that replaces them
     for negation, found in zip(negations, aligned, strict=True):
         at = _verb(words, found)
         if at is not None and at not in done:
-            french = negation.french
-            if negation.subject:  # "Personne ne ..." if the translation starts with "Quelqu'un"; else "ne ... pas"
-                someone = _someone(words[:at])
-                subject, french = (negation.subject, "") if someone else ("", "pas")
-            done[at] = french
+            if negation.subject and 0 < someone <= at:  # "Personne ne ...", "ne" alone
+                subject, done[at] = negation.subject, ""
+            else:
+                done[at] = negation.french
     for at in sorted(done, reverse=True):  # from the end, so that earlier indices stay
         words = _negated(words, at, done[at])
     if subject:
-        words = [subject, *words[_someone(words) :]]
+        words = [subject, *words[someone:]]
     return " ".join(words)
 
 

@@ -43,16 +43,15 @@ from __future__ import annotations
 
 import re
 
-from lemminflect import getAllLemmas, getInflection
+from lemminflect import getAllLemmas
 
 from translator.clauses import SUBJECT, then
+from translator.negation import CONTRACTED, conjugate
 
 AUXILIARIES = ("is", "are", "was", "were")
-DO = {"does": "VBZ", "do": "VBP", "did": "VBD"}  # "do" and the Penn tag of the verb it conjugates
-_NEGATED_AUXILIARIES = {
-    "isn't": "is", "aren't": "are", "wasn't": "was", "weren't": "were", "doesn't": "does", "don't": "do",
-    "didn't": "did",
-}  # fmt: skip
+DO = ("do", "does", "did")
+# "isn't" -> "is", "doesn't" -> "does": the contractions a question opens with
+_NEGATED_AUXILIARIES = {k: v for k, v in CONTRACTED.items() if v in AUXILIARIES or v in DO}
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
 # questions that ask where, who or what colour something is: "Où est le chien ?"
 NOUN_QUESTIONS = {"where": "Où", "who": "Qui", "what color": "De quelle couleur", "what colour": "De quelle couleur"}
@@ -158,21 +157,28 @@ def _do_statement(opening: str, words: list[str], negated: bool) -> tuple[str, s
     if k is None:
         return None
     verb, rest = words[k].lower(), words[k + 1 :]
-    if negated:
-        predicate = [aux, "not", verb]
-    else:
-        predicate = [verb if aux == "do" else (getInflection(verb, DO[aux]) or (verb,))[0]]
+    predicate = [aux, "not", verb] if negated else [conjugate(aux, verb) or verb]
     word = QUESTION_WORDS.get(opening, "")
     if opening == "what":  # the object is asked for: "The dog holds something", "... plays with something"
-        rest = [*rest, "something"] if len(rest) == 1 and rest[0].lower() in _PREPOSITIONS else ["something", *rest]
+        rest = _something(rest)
         word = "Que"
     elif opening != aux and not word:  # "Who does ...", "Which ...": not handled
         return None
-    subject = words[1:k]
-    if subject[0] != "I" and not subject[0].isupper():
-        subject[0] = subject[0].lower()
-    text = " ".join([*subject, *predicate, *rest])
-    return word, text[:1].upper() + text[1:]
+    return word, _said(words[1:k], [*predicate, *rest])
+
+
+def _something(rest: list[str]) -> list[str]:
+    """What follows a verb whose object is asked for, with "something" as the object: ["with"]
+    -> ["with", "something"], ["in", "the", "park"] -> ["something", "in", "the", "park"]."""
+    return [*rest, "something"] if len(rest) == 1 and rest[0].lower() in _PREPOSITIONS else ["something", *rest]
+
+
+def _said(subject: list[str], rest: list[str]) -> str:
+    """A statement, capitalized: `subject`, its first word lowercased unless it is "I" or in
+    capitals ("the dog", "BMX riders"), then `rest`."""
+    first = subject[0] if subject[0] == "I" or subject[0].isupper() else subject[0].lower()
+    text = " ".join([first, *subject[1:], *rest])
+    return text[:1].upper() + text[1:]
 
 
 def _base_verb(word: str) -> bool:
@@ -223,18 +229,13 @@ def _statement(words: list[str]) -> tuple[str, str] | None:
         if noun or not found:
             return noun
         end = found[0]
-    subject = words[1:end]
-    if subject[0] != "I" and not subject[0].isupper():
-        subject[0] = subject[0].lower()
     rest = words[end:]
     if opening == "what":  # the object is asked for: "The dog is holding something", "... playing with something"
         if words[1].lower() == "there" or not _ing(rest[0]):
             return None
-        ends_with_preposition = len(rest) == 2 and rest[1].lower() in _PREPOSITIONS
-        rest = [*rest, "something"] if ends_with_preposition else [rest[0], "something", *rest[1:]]
+        rest = [rest[0], *_something(rest[1:])]
         word = "Que"
-    text = " ".join([*subject, aux, *rest])
-    return word, text[:1].upper() + text[1:]
+    return word, _said(words[1:end], [aux, *rest])
 
 
 def ask(translation: str, word: str = "") -> str:

@@ -44,11 +44,13 @@ def lowercase_words(sentences: Iterable[str]) -> list[str]:
             opener[words[0]] += 1
         for word in words[1:]:
             (lower if word.islower() else capital)[word.lower()] += 1
-    return sorted(w for w, n in lower.items() if n > capital[w] and opener[_capitalized(w)] < MIN_OPENER)
+    return sorted(w for w, n in lower.items() if n > capital[w] and opener[capitalized(w)] < MIN_OPENER)
 
 
-def _capitalized(word: str) -> str:
-    return word[:1].upper() + word[1:]
+def capitalized(text: str) -> str:
+    """`text` with its first letter in capitals, if that keeps its length (offsets into it stay)."""
+    first = text[:1].upper()
+    return first + text[1:] if len(first) == len(text[:1]) else text
 
 
 def file_bytes(words: Iterable[str]) -> bytes:
@@ -77,6 +79,6 @@ def lower_first(text: str, words: frozenset[str]) -> str | None:
         return None
     word = m.group()
     low = word.lower()
-    if word == low or word != _capitalized(low) or low not in words or len(low) != len(word):
+    if word == low or word != capitalized(low) or low not in words or len(low) != len(word):
         return None
     return low + text[m.end() :]

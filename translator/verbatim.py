@@ -68,7 +68,7 @@ from translator.frames import CLOSING, frame
 from translator.negation import Negation, affirm
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
-from translator.truecase import lower_first
+from translator.truecase import capitalized, lower_first
 
 URL = re.compile(r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'`]+", re.IGNORECASE)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -356,7 +356,7 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         return s.upper() if prepared.upper else s
 
     if prepared.lowered:
-        translation = translation[:1].upper() + translation[1:] if len(translation[:1].upper()) == 1 else translation
+        translation = capitalized(translation)
     out, pos = "", 0
     placed = list(zip(prepared.spans, offsets, strict=True))
     # brackets that the attention put at one place hold nothing of the translation: both go

@@ -45,10 +45,10 @@ def test_a_negated_sentence_has_an_affirmative_and_the_words_of_its_verbs(
 @pytest.mark.parametrize(
     ("sentence", "affirmative", "negation"),
     [
-        ("No one is sitting on the bench.", "Someone is sitting on the bench.", Negation((1, 2), "", "Personne")),
-        ("Nobody swims.", "Someone swims.", Negation((1,), "", "Personne")),
-        ("Nothing is on the table.", "Something is on the table.", Negation((1, 2), "", "Rien")),
-        ("no one can climb it.", "someone can climb it.", Negation((1, 2), "", "Personne")),
+        ("No one is sitting on the bench.", "Someone is sitting on the bench.", Negation((1, 2), subject="Personne")),
+        ("Nobody swims.", "Someone swims.", Negation((1,), subject="Personne")),
+        ("Nothing is on the table.", "Something is on the table.", Negation((1, 2), subject="Rien")),
+        ("no one can climb it.", "someone can climb it.", Negation((1, 2), subject="Personne")),
     ],
 )
 def test_a_negative_subject_is_someone_or_something_and_keeps_its_french_word(
@@ -70,7 +70,7 @@ def test_a_negative_subject_is_someone_or_something_and_keeps_its_french_word(
 )
 def test_a_negative_subject_replaces_quelqu_un_with_ne_alone(translation: str, aligned: set[int], negated: str) -> None:
     subject = "Rien" if "chose" in translation else "Personne"
-    assert negate(translation, [Negation((1, 2), "", subject)], [aligned]) == negated
+    assert negate(translation, [Negation((1, 2), subject=subject)], [aligned]) == negated
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_prepare_gives_the_model_the_affirmative_and_keeps_the_negations() -> No
     assert restore(r, "Le chien ne court pas.", []) == "Est-ce que le chien ne court pas ?"
     # a negative subject, its affirmative's "Someone" truecased: "quelqu'un" is found in any case
     n = prepare("No one is running.", lambda c: False, frozenset({"someone"}))
-    assert (n.text, n.lowered, n.negations) == ("someone is running.", True, (Negation((1, 2), "", "Personne"),))
+    assert (n.text, n.lowered, n.negations) == ("someone is running.", True, (Negation((1, 2), subject="Personne"),))
     assert restore(n, negate("quelqu'un court.", n.negations, [{1}]), []) == "Personne ne court."
     # a sentence with copied spans is left as it is
     assert not prepare("The dog is not 12 years old.", lambda c: False).negations
