@@ -29,7 +29,10 @@ the same engine in the same run:
    ("A man (in a blue shirt) is riding a bike."). Reported: the share of translations with
    the brackets around some words, and sacreBLEU of the translations without the brackets
    against the reference (how much of the sentence survives).
-8. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
+8. Markup: val sentences with a phrase in "<b>...</b>" (as in 7), in "<p>...</p>", or with
+   "&amp;" for their first "and". Reported: the share of translations with the tags around
+   some words (no "&" left, for the entity), and sacreBLEU of the translations without tags.
+9. Cost: seconds to translate test_2016_flickr with and without, alternating, medians.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import random
 import re
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import sacrebleu
@@ -55,7 +59,11 @@ KINDS = {
     "script": ["Łódź", "東京", "Ñandú", "Αθήνα"],
     "hashtag": ["#NewYork", "@jo_doe", "#fun", "#Paris2024"],
     "quoted": ['"Big Jim"', '"OPEN"', '"Route 66"', '"Café Paris"', "“No Parking”"],
+    "time": ["at 3:30pm", "at 7 AM", "until 10:15 PM", "from 9am to 5pm"],
 }
+# what a span becomes in the translation, where it is not copied as it is
+EXPECTED = {"at 3:30pm": "à 15 h 30", "at 7 AM": "à 7 h", "until 10:15 PM": "jusqu'à 22 h 15",
+            "from 9am to 5pm": "de 9 h à 17 h"}  # fmt: skip
 
 
 # (head, tail) put around every val pair: a quotation, brackets, a bullet and a numbered list item
@@ -77,6 +85,29 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
 def without(text: str, span: str) -> str:
     """`text` with `span` taken out, and the space it leaves."""
     return " ".join(text.replace(span, " ").split()).replace(" .", ".").replace(" ,", ",")
+
+
+TAGGED = re.compile(r"<(b|p)>(?=\s*\w)[^<>]*\w[^<>]*</\1>")  # tags around some words
+TAG = re.compile(r"</?\w+>")
+
+
+Translate = Callable[[list[str], bool], list[str]]
+
+
+def markup_row(what: str, pairs: list[tuple[str, str]], translate: Translate) -> dict[str, object]:
+    """Translations of the marked-up sources of `pairs` (source, reference), off and on: the share
+    that keeps its tags around some words (all of them for an entity: none comes out), and
+    sacreBLEU of the translations without tags against the references."""
+    row: dict[str, object] = {"markup": what, "sentences": len(pairs), "example": pairs[0][0]}
+    for verbatim in (False, True):
+        hyps = translate([s for s, _ in pairs], verbatim)
+        label = "on" if verbatim else "off"
+        kept = [bool(TAGGED.search(h)) if "<" in s else "&" not in h for h, (s, _) in zip(hyps, pairs, strict=True)]
+        row[f"kept {label}"] = round(sum(kept) / len(hyps), 3)
+        plain = [" ".join(TAG.sub(" ", h).split()).replace(" .", ".").replace(" ,", ",") for h in hyps]
+        row[f"BLEU {label}"] = bleu(plain, [r for _, r in pairs])
+        row[f"translation {label}"] = hyps[0]
+    return row
 
 
 def inject(sentence: str, span: str, rng: random.Random) -> str:
@@ -129,9 +160,10 @@ def main() -> None:
         for verbatim in (False, True):
             hyps = translate(noisy, verbatim)
             label = "on" if verbatim else "off"
-            once = sum(h.count(x) == 1 for h, x in zip(hyps, chosen, strict=True))
+            expected = [EXPECTED.get(x, x) for x in chosen]
+            once = sum(h.count(x) == 1 for h, x in zip(hyps, expected, strict=True))
             row[f"exactly once {label}"] = round(once / len(hyps), 3)
-            rest = [without(h, x) for h, x in zip(hyps, chosen, strict=True)]
+            rest = [without(h, x) for h, x in zip(hyps, expected, strict=True)]
             row[f"BLEU rest {label}"] = bleu(rest, val_ref)
             row[f"translation {label}"] = hyps[0]
         injected.append(row)
@@ -184,7 +216,16 @@ def main() -> None:
             row[f"BLEU {label}"] = bleu(plain, [r for _, r in pairs])
             row[f"translation {label}"] = hyps[0]
         bracketed.append(row)
-    # 8. cost: test_2016_flickr, on and off alternating, medians
+    # 8. markup: a tag pair around a phrase, tags around the sentence, an entity for "and"
+    markup: list[dict[str, object]] = []
+    for where, pattern in BRACKETS.items():
+        pairs = [(pattern.sub(r"\1<b>\2</b>\3", s, count=1), r) for s, r in zip(val_src, val_ref, strict=True)]
+        markup.append(markup_row(f"<b> around a phrase: {where}", [p for p in pairs if "<b>" in p[0]], translate))
+    wrapped = [(f"<p>{s}</p>", r) for s, r in zip(val_src, val_ref, strict=True)]
+    markup.append(markup_row("<p> around the sentence", wrapped, translate))
+    anded = [(s.replace(" and ", " &amp; ", 1), r) for s, r in zip(val_src, val_ref, strict=True) if " and " in s]
+    markup.append(markup_row('"&amp;" for the first "and"', anded, translate))
+    # 9. cost: test_2016_flickr, on and off alternating, medians
     test_src, _ = read_parallel(*split_paths(data, "test_2016_flickr"))
     seconds: dict[bool, list[float]] = {False: [], True: []}
     for r in range(args.repeats):
@@ -210,6 +251,7 @@ def main() -> None:
         "questions and exclamations": marks,
         "frames": frames,
         "brackets": bracketed,
+        "markup": markup,
         "cost": cost,
     }
     md = [
@@ -289,6 +331,19 @@ def main() -> None:
             f"| {b['where']} | {b['sentences']} | {b['example']} | {b['bracketed off']} | {b['bracketed on']} "
             f"| {b['BLEU off']} | {b['BLEU on']} |"
             for b in bracketed
+        ],
+        "",
+        "## Markup",
+        "",
+        "Val sentences with tags or an entity; the share of translations with the tags around some words (for "
+        "the entity: with no '&' left), and BLEU of the translations without tags, against the references.",
+        "",
+        "| markup | sentences | example | kept, off | on | BLEU off | on |",
+        "|---|---|---|---|---|---|---|",
+        *[
+            f"| {m['markup']} | {m['sentences']} | `{m['example']}` | {m['kept off']} | {m['kept on']} "
+            f"| {m['BLEU off']} | {m['BLEU on']} |"
+            for m in markup
         ],
         "",
         "## Cost",

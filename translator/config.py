@@ -121,8 +121,12 @@ MAX_BEAM_SIZE = 128
 # translation capitalized (`translator.truecase`); questions with "do", "does", "did" asked as
 # their statement (`translator.questions`); "No one", "Nobody", "Nothing" translated as
 # "Someone", "Something" and made "Personne ne", "Rien ne" (`translator.negation`); quoted
-# text with a capital or a digit copied (`translator.verbatim`).
-TRANSLATION_RULES = 6
+# text with a capital or a digit copied (`translator.verbatim`); 7: markup kept (tags around the
+# sentence as its frame, tag pairs around the translation of their words, entities read as
+# characters: `translator.markup`), clock times written the French way (`translator.clock`), a
+# pair of brackets placed around the translation of its words, no space between a span and a
+# full stop, a comma after a sentence's first span kept.
+TRANSLATION_RULES = 7
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Frames: a list marker before a sentence, or quotes or brackets around all of it.
+"""Frames: a list marker before a sentence, quotes or brackets around all of it, or the tags
+of the element that holds it ("<p>...</p>", `translator.markup`).
 
 The default model learnt captions, which have neither. It drops them or garbles the
 sentence ('"A man is riding a bike."' -> "Un homme corpulent fait du vélo."), and a long
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from translator.markup import split_markup
+
 # a list item's marker: a bullet or dash, "1." / "1)" / "(1)", "a)" / "(a)", then whitespace
 _MARKER = re.compile(r"\s*(?:[-*•‣◦–—]|\(?\d{1,3}[.)]|\(?[a-z]\))\s+")
 CLOSING = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "“", "(": ")", "[": "]", "{": "}"}
@@ -20,8 +23,13 @@ CLOSING = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "„": "�
 def frame(sentence: str) -> tuple[str, str, str]:
     """(head, inside, tail): '- "A dog runs."' -> ('- "', "A dog runs.", '"'); '(A dog runs).' ->
     ("(", "A dog runs", ")."). The head is a list marker, an opening quote or bracket, or both;
-    the tail the matching closing mark and any sentence punctuation after it. ("", sentence,
-    "") when there is no frame, or no letter inside it."""
+    the tail the matching closing mark and any sentence punctuation after it; tags around the
+    sentence are the outermost ("<p>- A dog runs.</p>": `translator.markup.split_markup`).
+    ("", sentence, "") when there is no frame, or no letter inside it."""
+    tag_head, sentence, tag_tail = split_markup(sentence)
+    if tag_head or tag_tail:
+        head, inside, tail = frame(sentence)
+        return tag_head + head, inside, tail + tag_tail
     marker = _MARKER.match(sentence)
     head = marker.group() if marker else ""
     rest = sentence[len(head) :]

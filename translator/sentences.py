@@ -19,6 +19,7 @@ import re
 
 import pysbd
 
+from translator.markup import blanked
 from translator.verbatim import address_spans
 
 # A candidate sentence end: . ! ? or … (then closing quotes or brackets) followed by whitespace.
@@ -33,10 +34,10 @@ def _segmenter() -> pysbd.Segmenter:
 
 def _masked(text: str) -> str:
     """`text` with URLs and e-mail addresses blanked out (same length), so that their
-    dots are not taken for sentence ends."""
+    dots are not taken for sentence ends, and tags made spaces (`translator.markup.blanked`)."""
     for start, end in address_spans(text):
         text = text[:start] + "x" * (end - start) + text[end:]
-    return text
+    return blanked(text)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -45,15 +46,13 @@ def split_sentences(text: str) -> list[str]:
     text = text.strip()
     if not text:
         return []
-    if not _CANDIDATE.search(text):
+    masked = _masked(text)
+    if not _CANDIDATE.search(masked):
         return [text]
-    bounds: list[list[int]] = []  # [start, end) of each sentence in `text`
-    for span in _segmenter().segment(_masked(text)):
-        piece = text[span.start : span.end].strip()
-        if not piece:
-            continue
-        if bounds and _PUNCTUATION_ONLY.fullmatch(piece):  # "..." cut in two: keep it whole
-            bounds[-1][1] = span.end
-        else:
-            bounds.append([span.start, span.end])
+    starts: list[int] = []  # where each sentence starts in `text`; the first at 0, with any tags before it
+    for span in _segmenter().segment(masked):
+        piece = masked[span.start : span.end].strip()
+        if piece and not (starts and _PUNCTUATION_ONLY.fullmatch(piece)):  # "..." cut in two: keep it whole
+            starts.append(span.start if starts else 0)
+    bounds = zip(starts, [*starts[1:], len(text)], strict=True)
     return [text[start:end].strip() for start, end in bounds]

@@ -29,7 +29,8 @@ spans through; this module does that, in three steps:
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
-   attending to pieces from k on (`insertion_points`). Spans keep their order.
+   attending to pieces from k on (`insertion_points`); a pair of brackets or tags goes
+   around the target words attending to the source words it held. Spans keep their order.
 3. `restore` inserts the spans there with the spacing they had in the source.
 
 Brackets around words inside a sentence ("A man is riding a bike (in the park).") are
@@ -52,6 +53,13 @@ Quoted text with a capital or a digit inside a sentence, a name or what a sign s
 boat named "El Corazon"', 'a sign that says "OPEN"'), is copied with its quotes: the model
 garbled it ('"F"', '"CCC"'). Quoted lowercase words ('a "bath"') are left to the model.
 
+Markup is kept (`translator.markup`): tags around the sentence are its frame, other tags are
+spans, and a tag pair goes around the translation of the words it held ("a <i>red</i> shirt"
+-> "un T-shirt <i>rouge</i>"); entities are read as the characters they stand for. A clock
+time with a.m. or p.m., or after a preposition, goes back the French way ("at 3:30pm" -> "à
+15 h 30", `translator.clock`). A span and a comma that start a sentence ("At 7:30am, a man
+...") keep the comma, and the translation after them starts in lowercase.
+
 Single digits are left to the model: in the training captions they are translated
 as words ("3 boys" -> "Trois garçons"), as the references do.
 """
@@ -59,12 +67,15 @@ as words ("3 boys" -> "Trois garçons"), as the references do.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import string
 import unicodedata
 from collections.abc import Callable, Sequence
 
+from translator import clock
 from translator.frames import CLOSING, frame
+from translator.markup import ENTITY, ESCAPED_TAG, TAG, escaped_bracket, only_closing, only_opening, unescape
 from translator.negation import Negation, affirm
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
@@ -116,6 +127,9 @@ class Prepared:
     # the model translated the affirmative of a negated sentence: these verbs are negated in its translation
     negations: tuple[Negation, ...] = ()
     lowered: bool = False  # the first word was lowercased (`translator.truecase`): the translation is capitalized
+    # a span and a comma start the sentence, a lowercase word follows ("At 7:30am, a man ..."): the
+    # translation after them starts in lowercase too
+    continues: bool = False
 
     @property
     def copy_only(self) -> bool:
@@ -168,10 +182,11 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     (emoji), every whitespace-separated word with a letter the tokenizer cannot
     represent in either case ("Łódź", "狗在跑"), and each bracket of a pair around
     words ("a bike (in the park)": the model translates the words, the brackets go
-    back around their translation), and quoted text with a capital or a digit, quotes
-    included ('named "El Corazon"'). A span that is all there is between quotes or
-    brackets takes them along ('"93"'); spans separated only by whitespace are merged
-    into one, brackets excepted.
+    back around their translation), quoted text with a capital or a digit, quotes
+    included ('named "El Corazon"'), clock times ("at 3:30pm"), tags ("<b>") and the
+    entities of "<" and ">". A span that is all there is between quotes or brackets
+    takes them along ('"93"'); spans separated only by whitespace are merged into one,
+    brackets and tags excepted.
     """
     ranges = address_spans(text)
     if "@" in text or "#" in text:
@@ -182,6 +197,12 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
         ranges += [m.span() for m in QUOTED.finditer(text)]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
+        ranges += [clock.span(m, text) for m in clock.TIME.finditer(text) if clock.is_time(m)]
+    if "<" in text:
+        ranges += [m.span() for m in TAG.finditer(text)]
+    if "&" in text:
+        ranges += [m.span() for m in ESCAPED_TAG.finditer(text)]
+        ranges += [m.span() for m in ENTITY.finditer(text) if escaped_bracket(m)]
     # the characters to look at: ASCII letters and spaces are never symbols, and taken as known
     odd = {c for c in set(text) - _PLAIN if _symbol(c) or (not c.isspace() and unknown(c))}
     for i, c in enumerate(text if odd else ""):
@@ -202,9 +223,14 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     for start, end in sorted(ranges):
         while start > 0 and end < len(text) and text[start - 1] + text[end] in _PAIRS:  # '"93"' whole
             start, end = start - 1, end + 1
-        # a bracket stays apart from a span that a space separates from it (its spacing is its own)
+        # a bracket stays apart from a span that a space separates from it (its spacing is its own),
+        # a tag from any span it does not overlap (it may open or close what the words hold)
         bracket = text[start:end] in _BRACKETS or (merged and text[slice(*merged[-1])] in _BRACKETS)
-        if merged and (start <= merged[-1][1] or (not bracket and not text[merged[-1][1] : start].strip())):
+        tag = bool(TAG.fullmatch(text, start, end) or (merged and TAG.fullmatch(text, *merged[-1])))
+        if merged and (
+            start < merged[-1][1]
+            or (not tag and (start == merged[-1][1] or (not bracket and not text[merged[-1][1] : start].strip())))
+        ):
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
@@ -245,18 +271,22 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
     if not any(c.isalpha() for c in sentence):  # no letters ("...", ":)", "2.", "12345"): nothing to translate
         return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
     ranges = find_spans(sentence, unknown)
+    continues = False  # a span and a comma start the sentence, then a lowercase word
     if not ranges:
-        text = sentence
+        text = unescape(sentence)
         spans: tuple[Span, ...] = ()
     else:
         kept = ""  # the text to translate so far (offsets into what the tokenizer sees: no invisibles)
         found: list[Span] = []
         pos = 0
         for start, end in ranges:
-            kept = (kept + INVISIBLE.sub("", sentence[pos:start])).rstrip()
+            kept = (kept + INVISIBLE.sub("", unescape(sentence[pos:start]))).rstrip()
+            if not kept and sentence[end : end + 1] == ",":  # "At 7:30am, a man ...": the comma goes along
+                end += 1
+                continues = sentence[end:].lstrip()[:1].islower()
             before = start > 0 and sentence[start - 1].isspace()
             after = end < len(sentence) and sentence[end].isspace()
-            found.append(Span(sentence[start:end], len(kept), before, after))
+            found.append(Span(clock.to_french(sentence[start:end]), len(kept), before, after))
             pos = end
             while pos < len(sentence) and sentence[pos].isspace():
                 pos += 1
@@ -265,7 +295,7 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
             nxt = sentence[pos : pos + 1]
             space = bool(nxt) and ((after and before) or (nxt.isalnum() and (before or after or kept[-1:].isalnum())))
             kept += " " if space and kept else ""
-        text = kept + INVISIBLE.sub("", sentence[pos:])
+        text = kept + INVISIBLE.sub("", unescape(sentence[pos:]))
         spans = tuple(found)
     ending = _ENDING.search(text)
     if ending and any(c.isalpha() for c in text[: ending.start()]):
@@ -288,8 +318,17 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
     lowered = lower_first(text, lowercase)
     if lowered is not None:
         text = lowered
-    return Prepared(sentence, text, spans, upper, ending.group(1) if ending else "", said[0] if said else None,
-                    negations=negated[1] if negated else (), lowered=lowered is not None)  # fmt: skip
+    return Prepared(
+        sentence,
+        text,
+        spans,
+        upper,
+        ending.group(1) if ending else "",
+        said[0] if said else None,
+        negations=negated[1] if negated else (),
+        lowered=lowered is not None,
+        continues=continues,
+    )
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],
@@ -305,7 +344,9 @@ def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target
     right side (before j: attending to a source piece before k; from j on: the
     others). A span with source text before it does not go first, one with source
     text after it does not go after the translation's closing punctuation. Ties go
-    to the earliest boundary, and spans keep their source order.
+    to the earliest boundary. A pair (an opening bracket or tags and the closing one)
+    goes around the words of the target pieces, punctuation aside, that attend to the
+    source pieces between them, when there are any. Spans keep their source order.
     """
     n_src, n_tgt = len(source_starts), len(target_pieces)
     argmax = [_argmax(attention[t][:n_src]) for t in range(n_tgt)]
@@ -314,17 +355,43 @@ def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target
     while closing > 0 and not any(c.isalnum() for c in target_pieces[closing - 1]):
         closing -= 1
     points: list[int] = []
-    for span in spans:
-        k = sum(1 for start in source_starts if start < span.at)
+    cuts = [sum(1 for start in source_starts if start < span.at) for span in spans]
+    for k in cuts:
         # text before the span in the source: not first; text after it: before the closing punctuation
         boundaries = [j for j in words if (j > 0 or k == 0) and (j <= closing or k == n_src)] or words
         left = [0] * (n_tgt + 1)  # left[j]: pieces before j attending before k
         for t in range(n_tgt):
             left[t + 1] = left[t] + (argmax[t] < k)
         # pieces on the right side of j: left[j] before it, (n_tgt - j) - (left[n_tgt] - left[j]) from it on
-        best = max(boundaries, key=lambda j: (2 * left[j] - j, -j))
-        points.append(max(best, points[-1]) if points else best)
-    return points
+        points.append(max(boundaries, key=lambda j: (2 * left[j] - j, -j)))
+    # a pair (brackets, tags) goes around the target words attending to the source words it holds
+    for i, m in _pairs(spans):
+        held = [t for t in range(n_tgt) if cuts[i] <= argmax[t] < cuts[m] and any(map(str.isalnum, target_pieces[t]))]
+        if held:
+            points[i] = max(j for j in words if j <= held[0])
+            points[m] = min(j for j in words if j > held[-1])
+    return list(itertools.accumulate(points, max))
+
+
+def _opening(text: str) -> bool:
+    """A span that opens what follows: an opening bracket, or opening tags."""
+    return text in _OPENING or only_opening(text)
+
+
+def _closing(text: str) -> bool:
+    """A span that closes what precedes it: a closing bracket, or closing tags."""
+    return text in _CLOSING_BRACKET or only_closing(text)
+
+
+def _pairs(spans: Sequence[Span]) -> list[tuple[int, int]]:
+    """(opening, closing) indices of the spans that pair up, innermost first."""
+    pairs, stack = [], []
+    for i, span in enumerate(spans):
+        if _opening(span.text):
+            stack.append(i)
+        elif _closing(span.text) and stack:
+            pairs.append((stack.pop(), i))
+    return pairs
 
 
 def _argmax(row: Sequence[float]) -> int:
@@ -357,6 +424,8 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
 
     if prepared.lowered:
         translation = capitalized(translation)
+    if prepared.continues and not translation[1:2].isupper():  # "Un homme" but not "BMX"
+        translation = translation[:1].lower() + translation[1:]
     out, pos = "", 0
     placed = list(zip(prepared.spans, offsets, strict=True))
     # brackets that the attention put at one place hold nothing of the translation: both go
@@ -368,6 +437,7 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         and placed[i][1] == placed[i + 1][1]
         for k in (i, i + 1)
     }
+    opened = ""  # the last span put back, if it opens what follows (a bracket, a tag)
     for k, (span, at) in enumerate(placed):
         if k in empty:
             continue
@@ -375,14 +445,16 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         rest = translation[at:].lstrip(" ")
         gap = len(rest) < len(translation) - at or prefix.endswith(" ")  # a word boundary of the translation
         prefix = prefix.rstrip(" ")
-        # the source's spacing, and a space wherever the span would touch a word
+        # the source's spacing, and a space wherever the span would touch a word; none inside
+        # brackets or tags, nor before a full stop or a comma
         glue_left = prefix[-1:].isalnum() and (gap or span.text[0].isalnum())
         glue_right = rest[:1].isalnum() and (gap or span.text[-1].isalnum())
-        bracketed = span.text in _CLOSING_BRACKET or prefix[-1:] in _OPENING  # no space inside brackets
-        left = " " if prefix and (span.space_before or glue_left) and not bracketed else ""
-        right = " " if rest and (span.space_after or glue_right) and span.text not in _OPENING else ""
-        out = prefix + left + span.text + right
+        inside = _closing(span.text) or prefix[-1:] in _OPENING or bool(opened and prefix.endswith(opened))
+        left = " " if prefix and (span.space_before or glue_left) and not inside else ""
+        spaced = rest and rest[0] not in ".," and (span.space_after or glue_right) and not _opening(span.text)
+        out = prefix + left + span.text + (" " if spaced else "")
         pos = len(translation) - len(rest)
+        opened = span.text if _opening(span.text) else ""
     out += case(translation[pos:])
     if prepared.question is not None:
         out = case(ask(out, prepared.question))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,26 @@ def test_a_frame_goes_back_around_the_translation_of_its_inside(tiny_bundle: Pat
         assert h.target_tokens == tok.pieces(tok.encode(h.text))
         assert h.attention is not None
         assert h.attention.shape[-2:] == (len(h.target_tokens) + 1, len(f.source_tokens) + 1)
+
+
+def test_markup_is_kept_and_the_words_translated_as_without_it(tiny_bundle: Path) -> None:
+    src, _ = reverse_task(3, seed=13)
+    first, *rest = src[0].split(" ", 1)
+    texts = [
+        f"<p>{src[0]}</p>",  # around the sentence: a frame
+        f"<b>{first}</b> {rest[0] if rest else ''}".strip(),  # a pair around a word
+        f'<ul><li>{src[1]}.</li><li><a href="https://x.org/?a=1&amp;b=2">{src[2]}</a>.</li></ul>',
+    ]
+    translator = Translator(tiny_bundle, engine="torch")
+    framed, paired, listed = translator.translate(texts, beam_size=3, return_attention=True)
+    plain = translator.translate([src[0], src[0]], beam_size=3)
+    assert framed.text == f"<p>{plain[0].text}</p>"
+    # the tags come back once each, in order, and the words between them are the model's
+    assert re.fullmatch(r"[^<>]*<b>[^<>]*</b>[^<>]*", paired.text), paired.text
+    assert re.sub(r"</?b>", "", paired.text).split() == plain[1].text.split()
+    tags = re.findall(r"<[^<>]+>", listed.text)
+    assert tags == ["<ul>", "<li>", "</li>", "<li>", '<a href="https://x.org/?a=1&amp;b=2">', "</a>", "</li>", "</ul>"]
+    assert listed.text.startswith("<ul><li>") and listed.text.endswith("</li></ul>")
 
 
 def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from translator.frames import frame
 from translator.verbatim import Span, find_spans, insertion_points, prepare, restore
 
-KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô#@…_")
+KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô#@…_&<>")
 
 
 def unknown(c: str) -> bool:
@@ -23,7 +23,7 @@ def spans(text: str) -> list[str]:
     [
         ("Visit https://example.com/a?b=1, then www.x.org.", ["https://example.com/a?b=1", "www.x.org"]),
         ("Mail jo.doe+x@mail.example.com now.", ["jo.doe+x@mail.example.com"]),
-        ("The number 1102 at 3:45 for $4,500 or 2.5% off.", ["1102", "3:45", "$4,500", "2.5%"]),
+        ("The number 1102, 3:45 for $4,500 or 2.5% off.", ["1102", "3:45", "$4,500", "2.5%"]),
         ("3 boys and 1 girl in their 50s on the 4th.", []),  # single digits and words with digits: the model's
         ("A dog 🙂 runs 👨\u200d👩\u200d👧 fast.", ["🙂", "👨\u200d👩\u200d👧"]),
         ("They walk in Łódź, Poland.", ["Łódź"]),  # the whole word of an unknown letter, not its comma
@@ -37,6 +37,14 @@ def spans(text: str) -> list[str]:
         ("A man in a red shirt.", []),
         ('A boat named "El Corazon" and a sign that says “OPEN 24h”.', ['"El Corazon"', "“OPEN 24h”"]),
         ('A girl gives a toy a "bath" and «Bonjour».', ["«Bonjour»"]),  # lowercase quoted words: translated
+        # tags, each its own span even next to another; a URL inside one is part of it
+        (
+            'A <i>red</i><b>x</b> <a href="https://x.org">it</a>.',
+            ["<i>", "</i>", "<b>", "</b>", '<a href="https://x.org">', "</a>"],
+        ),
+        ("He writes &lt;b&gt; and a &lt; b &amp; c.", ["&lt;b&gt;", "&lt;"]),  # "&amp;" is read as "&"
+        ("Open at 9am, until 5:30 p.m.", ["at 9am", "until 5:30 p.m"]),  # the last "." ends the sentence
+        ("3:30 he ran 3 km at 5 dogs.", ["3:30"]),  # no a.m. or p.m.: a time only after a preposition
     ],
 )
 def test_find_spans(text: str, expected: list[str]) -> None:
@@ -204,12 +212,63 @@ def test_insertion_keeps_source_order_and_closing_punctuation() -> None:
         ("Visit https://x.org today.", "Visitez aujourd'hui.", "Visitez", "Visitez https://x.org aujourd'hui."),
         ("dog🙂runs", "chien court", "chien", "chien 🙂 court"),
         ('number "93".', "le numéro.", "le numéro", 'le numéro "93".'),
-        ("Łódź, Poland.", "Pologne.", "", "Łódź Pologne."),  # a span never touches a word
+        ("Łódź Poland.", "Pologne.", "", "Łódź Pologne."),  # a span never touches a word
+        ("Łódź, Poland.", "Pologne.", "", "Łódź, Pologne."),  # a comma after a first span goes along
     ],
 )
 def test_restore_spacing(source: str, translation: str, cut: str, expected: str) -> None:
     p = prepare(source, unknown)
     assert restore(p, translation, [len(cut)] * len(p.spans)) == expected
+
+
+def test_times_go_back_in_french() -> None:
+    p = prepare("A man arrives at 5 p.m.", unknown)
+    assert p.text == "A man arrives." and [s.text for s in p.spans] == ["à 17 h"]
+    assert restore(p, "Un homme arrive.", [len("Un homme arrive")]) == "Un homme arrive à 17 h."
+
+
+def test_a_span_and_a_comma_starting_the_sentence() -> None:
+    p = prepare("At 7:30am, a man jogs.", unknown)
+    assert p.text == "a man jogs." and [s.text for s in p.spans] == ["À 7 h 30,"] and p.continues
+    assert restore(p, "Un homme court.", [0]) == "À 7 h 30, un homme court."
+    p = prepare("At 7:30am, John jogs.", unknown)  # a name: left as the model wrote it
+    assert not p.continues and restore(p, "John court.", [0]) == "À 7 h 30, John court."
+
+
+def test_entities_are_translated_as_characters() -> None:
+    p = prepare("A dog &amp; a cat&nbsp;play.", unknown)
+    assert (p.text, p.spans) == ("A dog & a cat play.", ())
+
+
+def test_tags_go_around_their_words_without_spaces_inside() -> None:
+    p = prepare("A man in a <i>red</i> shirt<br>walks.", unknown)
+    assert p.text == "A man in a red shirt walks."
+    translation = "Un homme en T-shirt rouge marche."
+    cuts = [len("Un homme en T-shirt "), len("Un homme en T-shirt rouge"), len("Un homme en T-shirt rouge")]
+    assert restore(p, translation, cuts) == "Un homme en T-shirt <i>rouge</i><br> marche."
+    # a pair at one place is kept (its markup is the user's), unlike brackets
+    p = prepare("A <b>boy</b> runs.", unknown)
+    assert restore(p, "Un garçon court.", [len("Un garçon")] * 2) == "Un garçon <b></b> court."
+
+
+def test_a_tag_pair_goes_around_the_target_words_its_source_words_became() -> None:
+    # source "a red shirt ." with "<i>" cut before "red" (piece 1) and "</i>" after it (piece 2);
+    # target "un T-shirt rouge ." where "rouge" (3) attends to "red" and "T-shirt" (1, 2) to "shirt"
+    starts = [0, 2, 6, 12]
+    target = ["▁un", "▁T", "-shirt", "▁rouge", "▁."]
+    attention = _identity(5, 4, {0: 0, 1: 2, 2: 2, 3: 1, 4: 3})
+    spans = [Span("<i>", 2, True, False), Span("</i>", 5, False, True)]
+    assert insertion_points(spans, starts, target, attention) == [3, 4]
+    # a single split would put both before "T-shirt", around nothing
+    alone = [insertion_points([span], starts, target, attention) for span in spans]
+    assert alone == [[1], [1]]
+
+
+def test_no_space_between_a_span_and_a_full_stop() -> None:
+    p = prepare("A sign at 3:30 pm.", unknown)
+    assert restore(p, "Un panneau.", [len("Un panneau")]) == "Un panneau à 15 h 30."
+    p = prepare("A sign says 1102 .", unknown)
+    assert restore(p, "Un panneau indique.", [len("Un panneau indique")]) == "Un panneau indique 1102."
 
 
 def test_restore_two_spans_at_one_place_keeps_their_order() -> None:
