@@ -21,7 +21,7 @@ from translator.negation import negate
 from translator.search import Hypothesis as SearchHypothesis
 from translator.search import StepModel, length_norm, search
 from translator.sentences import split_sentences
-from translator.verbatim import Prepared, insertion_points, prepare, restore
+from translator.verbatim import Prepared, insertion_points, moved, prepare, restore
 
 logger = logging.getLogger(__name__)
 
@@ -265,9 +265,7 @@ class Translator:
         if p.copy_only:
             outputs = [(restore(p, "", []), 0.0, 0.0)]
         else:
-            outputs = [
-                (restore(p, self._negated(p, source, h), self._span_offsets(p, h)), h.score, h.log_prob) for h in hyps
-            ]
+            outputs = [(restore(p, *self._negated(p, source, h)), h.score, h.log_prob) for h in hyps]
 
         def encode(text: str) -> list[str]:
             return self.tokenizer.pieces(self.tokenizer.encode(text))
@@ -289,13 +287,14 @@ class Translator:
         length = len(self.tokenizer.decode(h.tokens))
         return [min(len(self.tokenizer.decode(h.tokens[:j])), length) for j in points]
 
-    def _negated(self, p: Prepared, source: list[int], h: SearchHypothesis) -> str:
+    def _negated(self, p: Prepared, source: list[int], h: SearchHypothesis) -> tuple[str, list[int]]:
         """The translation `h` of the affirmative `p.text`, its verbs negated where its
-        attention links them, read as `translator align` reads it (`translator.negation`);
-        `h` as decoded if nothing is negated."""
+        attention links them, read as `translator align` reads it (`translator.negation`),
+        and where `p`'s spans go in it (`_span_offsets`); `h` as decoded if nothing is negated."""
         text = self.tokenizer.decode(h.tokens)
+        offsets = self._span_offsets(p, h)
         if not p.negations:
-            return text
+            return text, offsets
         from translator.align import hard_links, model_view, word_attention
 
         assert h.attention is not None
@@ -304,7 +303,8 @@ class Translator:
         words, null = word_attention(raw, pieces(source), pieces(h.tokens), p.text.split(), text.split(),
                                      *model_view(self.config), null=self.config.alignment_null)  # fmt: skip
         links = hard_links(words, null=null)
-        return negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
+        negated = negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
+        return negated, moved(text, negated, offsets)
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
         """Fill in the attention of hypotheses whose text the model did not produce as

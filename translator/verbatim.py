@@ -19,11 +19,12 @@ spans through; this module does that, in three steps:
    training captions (4 of 29,000 end with "?"), and its mark is put back, "?" and "!"
    French-spaced ("... court ?"); the model drops it otherwise. A question such as "Is
    the dog running?", "Where is the dog going?", "Who is running?", "What is the dog
-   holding?" or "Does the dog like snow?" (without spans) is translated as its statement
+   holding?" or "Does the dog like snow?" is translated as its statement
    and asked the French way ("Est-ce que le chien court ?", "Où est-ce que le chien va ?",
    "Qui court ?", "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated verb
-   (no spans) is translated as its affirmative, and the translation negated where the
-   attention puts the verb (`translator.negation`). A sentence starting with a word the model
+   is translated as its affirmative, and the translation negated where the attention puts
+   the verb (`translator.negation`). Spans cut out move with the words around them through
+   both edits, and through the negation of the translation (`moved`). A sentence starting with a word the model
    knows in lowercase only ("Horses graze in a pasture.") is translated with that word
    lowercased and its translation's first letter capitalized (`translator.truecase`).
 2. The cross-attention of the translation says where each span goes: a span cut out
@@ -67,6 +68,7 @@ as words ("3 boys" -> "Trois garçons"), as the references do.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import itertools
 import re
 import string
@@ -309,12 +311,12 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
     elif _title_case(text):
         words = text.split(" ")
         text = " ".join([words[0], *map(_uncapitalize, words[1:])])
-    said = statement(text[:-1]) if ending and ending.group(1).startswith("?") and not spans else None
+    said = statement(text[:-1]) if ending and ending.group(1).startswith("?") else None
     if said is not None:
-        text = said[1] + "."
-    negated = affirm(text) if not spans else None  # (a negative question's statement is negated)
+        text, spans = _edited(text, said[1] + ".", spans)
+    negated = affirm(text)  # (a negative question's statement is negated)
     if negated is not None:
-        text = negated[0]
+        text, spans = _edited(text, negated[0], spans)
     lowered = lower_first(text, lowercase)
     if lowered is not None:
         text = lowered
@@ -329,6 +331,27 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
         lowered=lowered is not None,
         continues=continues,
     )
+
+
+def moved(old: str, new: str, offsets: Sequence[int]) -> list[int]:
+    """Character offsets into `old` carried over to `new`, an edit of it ("is not running" ->
+    "is running", "court" -> "ne court pas"): an offset in or at the edge of text the edit
+    kept goes where that text went, one inside text it replaced goes to the start of the
+    replacement."""
+    blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
+    out = []
+    for o in offsets:
+        kept = next(((i, j) for op, i, end, j, _ in blocks if op == "equal" and i <= o <= end), None)
+        if kept is None:
+            kept = next(((o, j) for _, i, end, j, _ in blocks if i <= o < end), (o, len(new)))
+        out.append(kept[1] + o - kept[0])
+    return out
+
+
+def _edited(text: str, new: str, spans: tuple[Span, ...]) -> tuple[str, tuple[Span, ...]]:
+    """(`new`, `spans` cut out of `text` moved to where `new`, an edit of `text`, has their places)."""
+    points = moved(text, new, [span.at for span in spans])
+    return new, tuple(dataclasses.replace(s, at=len(new[:at].rstrip())) for s, at in zip(spans, points, strict=True))
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],

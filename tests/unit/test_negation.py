@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from translator.negation import Negation, affirm, negate
-from translator.verbatim import prepare, restore
+from translator.verbatim import moved, prepare, restore
 
 
 @pytest.mark.parametrize(
@@ -142,5 +142,22 @@ def test_prepare_gives_the_model_the_affirmative_and_keeps_the_negations() -> No
     n = prepare("No one is running.", lambda c: False, frozenset({"someone"}))
     assert (n.text, n.lowered, n.negations) == ("someone is running.", True, (Negation((1, 2), subject="Personne"),))
     assert restore(n, negate("quelqu'un court.", n.negations, [{1}]), []) == "Personne ne court."
-    # a sentence with copied spans is left as it is
-    assert not prepare("The dog is not 12 years old.", lambda c: False).negations
+    # copied spans move with the words around them ("12" before "men" in "The men are wearing hats.")
+    m = prepare("The 12 men are not wearing hats.", lambda c: False)
+    assert (m.text, m.negations, [(s.text, s.at) for s in m.spans]) == (
+        "The men are wearing hats.",
+        (Negation((2, 3)),),
+        [("12", 3)],
+    )
+    # and from the model's translation to its negation
+    translation = "Les hommes portent des chapeaux."
+    negated = negate(translation, m.negations, [{2}])
+    assert negated == "Les hommes ne portent pas de chapeaux."
+    assert restore(m, negated, moved(translation, negated, [3])) == "Les 12 hommes ne portent pas de chapeaux."
+
+
+def test_moved_carries_offsets_through_an_edit() -> None:
+    old, new = "Un homme court dans le parc.", "Un homme ne court pas dans le parc."
+    assert moved(old, new, [0, 8, 14, 27]) == [0, 8, 17, 34]  # after "court": before " pas"
+    # an offset inside removed text goes where the removal was
+    assert moved("A man is not running.", "A man is running.", [12, 20]) == [9, 16]

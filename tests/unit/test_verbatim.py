@@ -166,8 +166,14 @@ def test_restore_puts_the_mark_back_french_spaced(text: str, translation: str, e
 
 
 def test_restore_the_mark_after_a_span_at_the_end() -> None:
-    p = prepare("Is it at www.x.org?", unknown)
-    assert restore(p, "Est-ce à.", [len("Est-ce à")]) == "Est-ce à www.x.org ?"
+    p = prepare("It is at www.x.org?", unknown)
+    assert restore(p, "C'est à.", [len("C'est à")]) == "C'est à www.x.org ?"
+
+
+def test_a_question_with_a_span_is_asked_as_its_statement() -> None:
+    p = prepare("Is the man at 3:30pm running?", unknown)
+    assert (p.text, p.question, [(s.text, s.at) for s in p.spans]) == ("The man is running.", "", [("à 15 h 30", 7)])
+    assert restore(p, "L'homme court.", [len("L'homme")]) == "Est-ce que l'homme à 15 h 30 court ?"
 
 
 def _identity(n_tgt: int, n_src: int, pairs: dict[int, int]) -> list[list[float]]:
