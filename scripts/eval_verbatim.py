@@ -24,11 +24,11 @@ the same engine in the same run:
 6. Frames: every val pair with a list marker ("- ", "1. ") or quotes or brackets around the
    sentence, the same frame on the reference. Reported: the share of translations that
    keep the frame exactly (start with its head, end with its tail), and sacreBLEU.
-7. Brackets inside a sentence: val sentences with a phrase put in brackets, the one that
-   ends the sentence ("A man is riding a bike (in the park).") or the one after the subject
-   ("A man (in a blue shirt) is riding a bike."). Reported: the share of translations with
-   the brackets around some words, and sacreBLEU of the translations without the brackets
-   against the reference (how much of the sentence survives).
+7. Brackets and quotes inside a sentence: val sentences with a phrase put in brackets (then
+   quotes), the one that ends the sentence ("A man is riding a bike (in the park).") or the
+   one after the subject ("A man (in a blue shirt) is riding a bike."). Reported: the share of
+   translations with the marks around some words, and sacreBLEU of the translations without
+   them against the reference (how much of the sentence survives).
 8. Markup: val sentences with a phrase in "<b>...</b>" (as in 7), in "<p>...</p>", or with
    "&amp;" for their first "and". Reported: the share of translations with the tags around
    some words (no "&" left, for the entity), and sacreBLEU of the translations without tags.
@@ -75,7 +75,8 @@ BRACKETS = {
     "the last, ending the sentence": re.compile(r"^(.+ )((?:in|on|at|near|under|with|behind) [^,()]+?)(\.?)$"),
     "after the subject": re.compile(r"^((?:A|An|The|Two|Three) \w+ )((?:in|with|wearing) [^,()]+?)( (?:is|are) .+)$"),
 }
-HELD = re.compile(r"\(\s*\w[^()]*\)")  # brackets around some words
+# brackets, quotes around some words
+HELD = {("(", ")"): re.compile(r"\(\s*\w[^()]*\)"), ('"', '"'): re.compile(r'"\s*\w[^"]*"')}
 
 
 def bleu(hyps: list[str], refs: list[str]) -> float:
@@ -88,23 +89,23 @@ def without(text: str, span: str) -> str:
 
 
 TAGGED = re.compile(r"<(b|p)>(?=\s*\w)[^<>]*\w[^<>]*</\1>")  # tags around some words
-TAG = re.compile(r"</?\w+>")
-
+MARKS = re.compile(r'</?\w+>|[()"]')  # what `marked_row` takes out of a translation before scoring it
 
 Translate = Callable[[list[str], bool], list[str]]
 
 
-def markup_row(what: str, pairs: list[tuple[str, str]], translate: Translate) -> dict[str, object]:
-    """Translations of the marked-up sources of `pairs` (source, reference), off and on: the share
-    that keeps its tags around some words (all of them for an entity: none comes out), and
-    sacreBLEU of the translations without tags against the references."""
-    row: dict[str, object] = {"markup": what, "sentences": len(pairs), "example": pairs[0][0]}
+def marked_row(
+    what: str, pairs: list[tuple[str, str]], kept: Callable[[str], bool], translate: Translate
+) -> dict[str, object]:
+    """Translations of the marked sources of `pairs` (source, reference), off and on: the share
+    that keeps its marks (`kept`: brackets, quotes or tags around some words; no "&" left for
+    an entity), and sacreBLEU of the translations without marks (`MARKS`) against the references."""
+    row: dict[str, object] = {"what": what, "sentences": len(pairs), "example": pairs[0][0]}
     for verbatim in (False, True):
         hyps = translate([s for s, _ in pairs], verbatim)
         label = "on" if verbatim else "off"
-        kept = [bool(TAGGED.search(h)) if "<" in s else "&" not in h for h, (s, _) in zip(hyps, pairs, strict=True)]
-        row[f"kept {label}"] = round(sum(kept) / len(hyps), 3)
-        plain = [" ".join(TAG.sub(" ", h).split()).replace(" .", ".").replace(" ,", ",") for h in hyps]
+        row[f"kept {label}"] = round(sum(map(kept, hyps)) / len(hyps), 3)
+        plain = [" ".join(MARKS.sub(" ", h).split()).replace(" .", ".").replace(" ,", ",") for h in hyps]
         row[f"BLEU {label}"] = bleu(plain, [r for _, r in pairs])
         row[f"translation {label}"] = hyps[0]
     return row
@@ -202,29 +203,27 @@ def main() -> None:
             row[f"BLEU {label}"] = bleu(hyps, [head + r + tail for r in val_ref])
             row[f"translation {label}"] = hyps[0]
         frames.append(row)
-    # 7. brackets inside a sentence
+    # 7. brackets and quotes inside a sentence
+    val_pairs = list(zip(val_src, val_ref, strict=True))
     bracketed: list[dict[str, object]] = []
-    for where, pattern in BRACKETS.items():
-        pairs = [(pattern.sub(r"\1(\2)\3", s, count=1), r) for s, r in zip(val_src, val_ref, strict=True)]
-        pairs = [(s, r) for s, r in pairs if "(" in s]
-        row = {"where": where, "sentences": len(pairs), "example": pairs[0][0]}
-        for verbatim in (False, True):
-            hyps = translate([s for s, _ in pairs], verbatim)
-            label = "on" if verbatim else "off"
-            row[f"bracketed {label}"] = round(sum(bool(HELD.search(h)) for h in hyps) / len(hyps), 3)
-            plain = [" ".join(h.replace("(", " ").replace(")", " ").split()).replace(" .", ".") for h in hyps]
-            row[f"BLEU {label}"] = bleu(plain, [r for _, r in pairs])
-            row[f"translation {label}"] = hyps[0]
-        bracketed.append(row)
+    for (opening, closing), held in HELD.items():
+        for where, pattern in BRACKETS.items():
+            marked = [(pattern.sub(rf"\1{opening}\2{closing}\3", s, count=1), r) for s, r in val_pairs]
+            marked = [(s, r) for s, r in marked if opening in s]
+            row = marked_row(f"{opening}...{closing}: {where}", marked, lambda h, m=held: bool(m.search(h)), translate)
+            bracketed.append(row)
     # 8. markup: a tag pair around a phrase, tags around the sentence, an entity for "and"
     markup: list[dict[str, object]] = []
+    tagged = lambda h: bool(TAGGED.search(h))  # noqa: E731
     for where, pattern in BRACKETS.items():
-        pairs = [(pattern.sub(r"\1<b>\2</b>\3", s, count=1), r) for s, r in zip(val_src, val_ref, strict=True)]
-        markup.append(markup_row(f"<b> around a phrase: {where}", [p for p in pairs if "<b>" in p[0]], translate))
-    wrapped = [(f"<p>{s}</p>", r) for s, r in zip(val_src, val_ref, strict=True)]
-    markup.append(markup_row("<p> around the sentence", wrapped, translate))
-    anded = [(s.replace(" and ", " &amp; ", 1), r) for s, r in zip(val_src, val_ref, strict=True) if " and " in s]
-    markup.append(markup_row('"&amp;" for the first "and"', anded, translate))
+        pairs = [(pattern.sub(r"\1<b>\2</b>\3", s, count=1), r) for s, r in val_pairs]
+        markup.append(
+            marked_row(f"<b> around a phrase: {where}", [p for p in pairs if "<b>" in p[0]], tagged, translate)
+        )
+    wrapped = [(f"<p>{s}</p>", r) for s, r in val_pairs]
+    markup.append(marked_row("<p> around the sentence", wrapped, tagged, translate))
+    anded = [(s.replace(" and ", " &amp; ", 1), r) for s, r in val_pairs if " and " in s]
+    markup.append(marked_row('"&amp;" for the first "and"', anded, lambda h: "&" not in h, translate))
     # 9. cost: test_2016_flickr, on and off alternating, medians
     test_src, _ = read_parallel(*split_paths(data, "test_2016_flickr"))
     seconds: dict[bool, list[float]] = {False: [], True: []}
@@ -320,15 +319,15 @@ def main() -> None:
             for f in frames
         ],
         "",
-        "## Brackets inside a sentence",
+        "## Brackets and quotes inside a sentence",
         "",
-        "Val sentences with a phrase put in brackets; BLEU of the translations with the brackets taken out, "
+        "Val sentences with a phrase put in brackets or quotes; BLEU of the translations with the marks taken out, "
         "against the references.",
         "",
-        "| phrase in brackets | sentences | example | brackets around words, off | on | BLEU off | on |",
+        "| phrase in | sentences | example | marks around words, off | on | BLEU off | on |",
         "|---|---|---|---|---|---|---|",
         *[
-            f"| {b['where']} | {b['sentences']} | {b['example']} | {b['bracketed off']} | {b['bracketed on']} "
+            f"| {b['what']} | {b['sentences']} | {b['example']} | {b['kept off']} | {b['kept on']} "
             f"| {b['BLEU off']} | {b['BLEU on']} |"
             for b in bracketed
         ],
@@ -341,7 +340,7 @@ def main() -> None:
         "| markup | sentences | example | kept, off | on | BLEU off | on |",
         "|---|---|---|---|---|---|---|",
         *[
-            f"| {m['markup']} | {m['sentences']} | `{m['example']}` | {m['kept off']} | {m['kept on']} "
+            f"| {m['what']} | {m['sentences']} | `{m['example']}` | {m['kept off']} | {m['kept on']} "
             f"| {m['BLEU off']} | {m['BLEU on']} |"
             for m in markup
         ],

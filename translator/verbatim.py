@@ -50,9 +50,11 @@ runs»."), is translated without the frame, which is put back around the transla
 the model saw neither in its captions, and dropped them or garbled the sentence
 ('"A man is riding a bike."' -> "Un homme corpulent fait du vélo.", `translator.frames`).
 
-Quoted text with a capital or a digit inside a sentence, a name or what a sign says ('a
-boat named "El Corazon"', 'a sign that says "OPEN"'), is copied with its quotes: the model
-garbled it ('"F"', '"CCC"'). Quoted lowercase words ('a "bath"') are left to the model.
+Quoted text inside a sentence that is a name or what a sign says ('a boat named "El
+Corazon"', 'a sign that says "OPEN"': up to 4 words with a capital or a digit) is copied with
+its quotes: the model garbled it ('"F"', '"CCC"'). Other quoted
+words ('a "bath"', 'he shouts "the dog is running in the park"') are translated, their
+quotes put back around the translation like brackets (the model dropped or misplaced them).
 
 Markup is kept (`translator.markup`): tags around the sentence are its frame, other tags are
 spans, and a tag pair goes around the translation of the words it held ("a <i>red</i> shirt"
@@ -89,15 +91,19 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # without them, and each bracket is a span put back where the attention says
 BRACKETED = re.compile(r"\([^()]*[^\W\d_][^()]*\)|\[[^\[\]]*[^\W\d_][^\[\]]*\]")
 _OPENING, _CLOSING_BRACKET = "([", ")]"
-# quoted text with a capital or a digit inside a sentence: a name or what a sign says ('a boat named "El
-# Corazon"', 'a sign that says "OPEN"'), copied with its quotes; quoted lowercase words are translated
-QUOTED = re.compile(r'"[^"\n]*[A-Z\d][^"\n]*"|“[^”\n]*[A-Z\d][^”\n]*”|«[^»\n]*[A-Z\d][^»\n]*»')
-_BRACKETS = set(_OPENING + _CLOSING_BRACKET)
+# quoted words inside a sentence; those of a name or what a sign says ('a boat named "El Corazon"', 'a
+# sign that says "OPEN"': up to 4 words with a capital or a digit) are copied with their
+# quotes, others translated, their quotes put back around the translation like brackets
+QUOTED = re.compile(r'"[^"\n]*[^\W_][^"\n]*"|“[^”\n]*[^\W_][^”\n]*”|«[^»\n]*[^\W_][^»\n]*»')
+_NAME_OR_SIGN = re.compile(r"^(?=.*[A-Z\d])\s*\S+(?:\s+\S+){0,3}\s*$")
+_BRACKETS = set(_OPENING + _CLOSING_BRACKET + '"“”«»')
 # a hashtag or a handle ("#NewYork", "@jo_doe"), not the "@" of an address nor "#1"
 HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
 # A standalone number (not part of a word such as "4th" or "50s"), with an optional
-# currency sign and percent: "1102", "3:45", "$4,500", "555-1234", "2.5%".
-NUMBER = re.compile(r"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*%?(?!\w)")
+# currency sign, percent, degrees or unit: "1102", "3:45", "$4,500", "555-1234", "2.5%", "30°C",
+# "5 kg", "10 km/h" (units French writes the same way; a single digit with one is a span too)
+UNITS = r"km/h|kg|km|cm|mm|mg|ml|cl|m|g|mph"
+NUMBER = re.compile(rf"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*(?:%|°[CF]?|\s?(?:{UNITS})(?![\w/]))?(?![\w°])")
 _DIGIT = re.compile(r"\d")
 _LOWER_WORD = re.compile(r"(?:^|\s)[a-z]")
 _PLAIN = set(string.ascii_letters + " ")
@@ -105,6 +111,7 @@ _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence,
 _PAIRS = {o + c for o, c in CLOSING.items()}  # a span alone inside these takes them along ('"93"')
 _ENDING = re.compile(r"\s*([?!][?!.]*|\.{3,}|…)\s*$")  # "?", "!", "?!", "!!!", "...", "…" closing a sentence
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
+_JOINING = "'’-"  # inside a word, between target pieces: no span goes there
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +120,8 @@ class Span:
     at: int  # character offset in `Prepared.text` where the span was cut out
     space_before: bool  # whitespace before it in the source
     space_after: bool  # whitespace after it in the source
+    # "open": it opens words that follow (a bracket, opening tags, a quote); "close": it closes them
+    role: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +159,7 @@ class Prepared:
 
 
 def _number(m: re.Match[str]) -> bool:
-    """A number worth protecting: two digits or more, or a separator, currency or percent."""
+    """A number worth protecting: two digits or more, or a separator, currency, percent, degrees or unit."""
     s = m.group()
     return sum(c.isdigit() for c in s) >= 2 or not s.isdigit()
 
@@ -196,7 +205,8 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     if "(" in text or "[" in text:
         ranges += [r for m in BRACKETED.finditer(text) for r in ((m.start(), m.start() + 1), (m.end() - 1, m.end()))]
     if '"' in text or "“" in text or "«" in text:
-        ranges += [m.span() for m in QUOTED.finditer(text)]
+        copied, marks = _quotes(text)
+        ranges += copied + [(i, i + 1) for i in marks]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
         ranges += [clock.span(m, text) for m in clock.TIME.finditer(text) if clock.is_time(m)]
@@ -279,6 +289,7 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
         spans: tuple[Span, ...] = ()
     else:
         kept = ""  # the text to translate so far (offsets into what the tokenizer sees: no invisibles)
+        marks = _quotes(sentence)[1] if '"' in sentence or "“" in sentence or "«" in sentence else {}
         found: list[Span] = []
         pos = 0
         for start, end in ranges:
@@ -288,7 +299,9 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
                 continues = sentence[end:].lstrip()[:1].islower()
             before = start > 0 and sentence[start - 1].isspace()
             after = end < len(sentence) and sentence[end].isspace()
-            found.append(Span(clock.to_french(sentence[start:end]), len(kept), before, after))
+            piece = sentence[start:end]
+            role = marks.get(start, "") if end - start == 1 and marks else _role(piece)
+            found.append(Span(clock.to_french(piece), len(kept), before, after, role))
             pos = end
             while pos < len(sentence) and sentence[pos].isspace():
                 pos += 1
@@ -396,23 +409,36 @@ def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target
     return list(itertools.accumulate(points, max))
 
 
-def _opening(text: str) -> bool:
-    """A span that opens what follows: an opening bracket, or opening tags."""
-    return text in _OPENING or only_opening(text)
+def _quotes(text: str) -> tuple[list[tuple[int, int]], dict[int, str]]:
+    """The quoted text in `text` copied whole, a name or what a sign says ('named "El Corazon"',
+    'says "OPEN 24h"': up to 4 words with a capital or a digit), and
+    the role ("open", "close") of each quote mark around other quoted words ('he said "I will be
+    there."', 'a "bath"'), which are translated."""
+    copied: list[tuple[int, int]] = []
+    marks: dict[int, str] = {}
+    for m in QUOTED.finditer(text):
+        if _NAME_OR_SIGN.match(m.group()[1:-1]):
+            copied.append(m.span())
+        else:
+            marks[m.start()], marks[m.end() - 1] = "open", "close"
+    return copied, marks
 
 
-def _closing(text: str) -> bool:
-    """A span that closes what precedes it: a closing bracket, or closing tags."""
-    return text in _CLOSING_BRACKET or only_closing(text)
+def _role(text: str) -> str:
+    """ "open" for a span that opens what follows (an opening bracket, opening tags), "close"
+    for one that closes what precedes it, "" for others."""
+    if text in _OPENING or only_opening(text):
+        return "open"
+    return "close" if text in _CLOSING_BRACKET or only_closing(text) else ""
 
 
 def _pairs(spans: Sequence[Span]) -> list[tuple[int, int]]:
     """(opening, closing) indices of the spans that pair up, innermost first."""
     pairs, stack = [], []
     for i, span in enumerate(spans):
-        if _opening(span.text):
+        if span.role == "open":
             stack.append(i)
-        elif _closing(span.text) and stack:
+        elif span.role == "close" and stack:
             pairs.append((stack.pop(), i))
     return pairs
 
@@ -422,10 +448,16 @@ def _argmax(row: Sequence[float]) -> int:
 
 
 def _word_boundary(pieces: Sequence[str], j: int) -> bool:
+    """Whether a span may go between target pieces j-1 and j: a new word, or punctuation, but
+    not an apostrophe or a hyphen inside a word ("l'|atteindre", "T|-|shirt")."""
     if j in (0, len(pieces)):
         return True
     nxt, prev = pieces[j], pieces[j - 1]
-    return nxt.startswith("▁") or not any(c.isalnum() for c in nxt) or not any(c.isalnum() for c in prev)
+    if nxt.startswith("▁"):
+        return True
+    if nxt[:1] in _JOINING or prev[-1:] in _JOINING:
+        return False
+    return not any(c.isalnum() for c in nxt) or not any(c.isalnum() for c in prev)
 
 
 def restore(prepared: Prepared, translation: str, offsets: Sequence[int]) -> str:
@@ -451,13 +483,15 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         translation = translation[:1].lower() + translation[1:]
     out, pos = "", 0
     placed = list(zip(prepared.spans, offsets, strict=True))
-    # brackets that the attention put at one place hold nothing of the translation: both go
+    # brackets or quotes that the attention put at one place hold nothing of the translation: both go
+    # (tags stay: they are the user's markup)
     empty = {
         k
         for i in range(len(placed) - 1)
-        if placed[i][0].text in _OPENING
-        and placed[i + 1][0].text in _CLOSING_BRACKET
+        if placed[i][0].role == "open"
+        and placed[i + 1][0].role == "close"
         and placed[i][1] == placed[i + 1][1]
+        and not TAG.search(placed[i][0].text)
         for k in (i, i + 1)
     }
     opened = ""  # the last span put back, if it opens what follows (a bracket, a tag)
@@ -472,12 +506,12 @@ def _restored(prepared: Prepared, translation: str, offsets: Sequence[int]) -> s
         # brackets or tags, nor before a full stop or a comma
         glue_left = prefix[-1:].isalnum() and (gap or span.text[0].isalnum())
         glue_right = rest[:1].isalnum() and (gap or span.text[-1].isalnum())
-        inside = _closing(span.text) or prefix[-1:] in _OPENING or bool(opened and prefix.endswith(opened))
+        inside = span.role == "close" or prefix[-1:] in _OPENING or bool(opened and prefix.endswith(opened))
         left = " " if prefix and (span.space_before or glue_left) and not inside else ""
-        spaced = rest and rest[0] not in ".," and (span.space_after or glue_right) and not _opening(span.text)
+        spaced = rest and rest[0] not in ".," and (span.space_after or glue_right) and span.role != "open"
         out = prefix + left + span.text + (" " if spaced else "")
         pos = len(translation) - len(rest)
-        opened = span.text if _opening(span.text) else ""
+        opened = span.text if span.role == "open" else ""
     out += case(translation[pos:])
     if prepared.question is not None:
         out = case(ask(out, prepared.question))

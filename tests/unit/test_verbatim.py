@@ -36,7 +36,12 @@ def spans(text: str) -> list[str]:
         ("狗在跑。", ["狗在跑。"]),
         ("A man in a red shirt.", []),
         ('A boat named "El Corazon" and a sign that says “OPEN 24h”.', ['"El Corazon"', "“OPEN 24h”"]),
-        ('A girl gives a toy a "bath" and «Bonjour».', ["«Bonjour»"]),  # lowercase quoted words: translated
+        # a name or a sign copied; other quoted words translated, their quotes each a span
+        ('A girl gives a toy a "bath" and «Bonjour».', ['"', '"', "«Bonjour»"]),
+        (
+            'He said "I will be there at 10am." to «Jo and the tall man» and "Big Jim".',
+            ['"', "at 10am", '"', "«", "»", '"Big Jim"'],
+        ),
         # tags, each its own span even next to another; a URL inside one is part of it
         (
             'A <i>red</i><b>x</b> <a href="https://x.org">it</a>.',
@@ -44,7 +49,8 @@ def spans(text: str) -> list[str]:
         ),
         ("He writes &lt;b&gt; and a &lt; b &amp; c.", ["&lt;b&gt;", "&lt;"]),  # "&amp;" is read as "&"
         ("Open at 9am, until 5:30 p.m.", ["at 9am", "until 5:30 p.m"]),  # the last "." ends the sentence
-        ("3:30 he ran 3 km at 5 dogs.", ["3:30"]),  # no a.m. or p.m.: a time only after a preposition
+        ("3:30 he ran 3 km at 5 dogs.", ["3:30", "3 km"]),  # no a.m. or p.m.: a time only after a preposition
+        ("It is 30°C, 5 kg, 10 km/h, 2.5 m; 5 mangoes, 4 kids.", ["30°C", "5 kg", "10 km/h", "2.5 m"]),  # units
     ],
 )
 def test_find_spans(text: str, expected: list[str]) -> None:
@@ -197,6 +203,15 @@ def test_insertion_follows_the_attention() -> None:
     assert insertion_points([span], starts, target, attention) == [2]
 
 
+def test_no_span_goes_inside_a_word_at_an_apostrophe_or_a_hyphen() -> None:
+    # source "reach in July ." with the span cut before "in"; target "l ' atteindre en juillet ."
+    starts = [0, 6, 9, 14]
+    target = ["▁l", "'", "atteindre", "▁en", "▁T", "-", "shirt", "."]
+    attention = _identity(8, 4, {0: 2, 1: 2, 2: 0, 3: 1, 4: 1, 5: 1, 6: 1, 7: 3})
+    # the best split would be after "l" (the pieces before it attend to source piece 2); words only
+    assert insertion_points([Span("30°C", 6, True, True)], starts, target, attention) == [3]
+
+
 def test_insertion_keeps_source_order_and_closing_punctuation() -> None:
     starts = [0, 2, 4]  # "a b ."
     target = ["▁x", "▁y", "."]
@@ -263,7 +278,7 @@ def test_a_tag_pair_goes_around_the_target_words_its_source_words_became() -> No
     starts = [0, 2, 6, 12]
     target = ["▁un", "▁T", "-shirt", "▁rouge", "▁."]
     attention = _identity(5, 4, {0: 0, 1: 2, 2: 2, 3: 1, 4: 3})
-    spans = [Span("<i>", 2, True, False), Span("</i>", 5, False, True)]
+    spans = [Span("<i>", 2, True, False, "open"), Span("</i>", 5, False, True, "close")]
     assert insertion_points(spans, starts, target, attention) == [3, 4]
     # a single split would put both before "T-shirt", around nothing
     alone = [insertion_points([span], starts, target, attention) for span in spans]
