@@ -10,7 +10,9 @@ default) and without it (off: the question is translated as it is, with a full s
 the "?" put back). The question form differs by design ("Est-ce que le chien court ?"
 against "Le chien court ?", both French; "Pourquoi est-ce que ..."), so what is scored is
 the content: each output without its question framing and "?", as a statement, against the
-caption's reference; and how many outputs still ask "why" ("Pourquoi"). The captions
+caption's reference; and how many outputs still ask "why" ("Pourquoi"). Statements with a
+question tag ("A man is riding a bike, isn't it?"), asked with "n'est-ce pas" (on) or translated
+as they are (off), are scored the same way. The captions
 themselves, translated as statements, are the ceiling.
 
 Questions that ask for the subject or the object have no reference (the caption's reference
@@ -37,6 +39,7 @@ from translator.inference import Translator
 from translator.questions import AUXILIARIES, statement
 
 _ASKED = re.compile(r"^(?:Pourquoi est-ce|Est-ce) qu(?:e |')|^Pourquoi ", re.IGNORECASE)
+_TAG = re.compile(r",?\s*n['’]est-ce pas$", re.IGNORECASE)
 _ASKS_WHAT = re.compile(r"^(?:Qu'est-ce qu|Que |Qu'|\w+ quoi )", re.IGNORECASE)
 _OBJECT = re.compile(r"(?:a|an|the|some|two|three|his|her|their|its)$", re.IGNORECASE)
 _COLOR = re.compile(
@@ -120,9 +123,18 @@ def how_many_question(caption: str) -> str | None:
     return question + "?" if statement(question) else None
 
 
+def tagged(caption: str) -> str:
+    """ "A man is riding a bike." -> "A man is riding a bike, isn't it?" ("aren't they?" after "are")."""
+    words = caption[:-1].split()
+    aux = next((w for w in words[1:6] if w in AUXILIARIES), "is")
+    return caption[:-1] + (", aren't they?" if aux in ("are", "were") else ", isn't it?")
+
+
 def content(output: str) -> str:
-    """The statement inside a translated question: "Est-ce qu'un homme court ?" -> "Un homme court." """
+    """The statement inside a translated question: "Est-ce qu'un homme court ?" -> "Un homme court.";
+    "Un homme court, n'est-ce pas ?" -> "Un homme court." """
     text = _ASKED.sub("", output.strip()).removesuffix("?").rstrip().rstrip(".")
+    text = _TAG.sub("", text).rstrip().rstrip(".")
     return (text[:1].upper() + text[1:] + ".") if text else text
 
 
@@ -144,6 +156,8 @@ def main() -> int:
 
     off, on = off_and_on("statement", translate, questions)  # off: the rules before translator.questions
     why_off, why_on = off_and_on("statement", translate, why)
+    tags = [tagged(c) for _, c, _ in chosen]
+    tag_off, tag_on = off_and_on("statement", translate, tags)
     ceiling = translate([c for _, c, _ in chosen])
     does = [(q, c, r) for c, r in zip(captions, references, strict=True) if (q := do_question_of(c))]
     does_off, does_on = off_and_on("statement", translate, [q for q, _, _ in does])
@@ -178,6 +192,8 @@ def main() -> int:
         "yes/no, statement + Est-ce que (on)": on,
         "why, as they are (off)": why_off,
         "why, statement + Pourquoi est-ce que (on)": why_on,
+        "tag (..., isn't it?), as they are (off)": tag_off,
+        "tag, statement + n'est-ce pas (on)": tag_on,
         "the captions as statements (ceiling)": ceiling,
     }
     does_rows = {
@@ -194,6 +210,7 @@ def main() -> int:
             "chrf": round(sacrebleu.corpus_chrf(bodies, these).score, 2),
             "end_with_question_mark": sum(o.rstrip().endswith("?") for o in outputs),
             "with_pourquoi": sum("pourquoi" in o.lower() for o in outputs),
+            "with_n_est_ce_pas": sum(bool(_TAG.search(o.removesuffix("?").rstrip())) for o in outputs),
         }
     examples = (
         [
@@ -203,6 +220,10 @@ def main() -> int:
         + [
             {"question": q, "off": a, "on": b, "reference": r}
             for q, (_, _, r), a, b in list(zip(why, chosen, why_off, why_on, strict=True))[:4]
+        ]
+        + [
+            {"question": q, "off": a, "on": b, "reference": r}
+            for q, (_, _, r), a, b in list(zip(tags, chosen, tag_off, tag_on, strict=True))[:3]
         ]
         + [
             {"question": q, "off": a, "on": b, "reference": r}
@@ -227,17 +248,20 @@ def main() -> int:
         "",
         f"`{report['command']}`",
         "",
-        f'{len(chosen)} yes/no and {len(chosen)} why questions made from val captions ("A man is riding a bike." '
-        f'-> "Is a man riding a bike?", "Why is a man riding a bike?"), model `{args.model}`, beam {args.beam}. '
+        f'{len(chosen)} yes/no, {len(chosen)} why and {len(chosen)} tag questions made from val captions ("A man is '
+        'riding a bike." -> "Is a man riding a bike?", "Why is a man riding a bike?", "A man is riding a bike, isn\'t '
+        f'it?"), model `{args.model}`, beam {args.beam}. '
         'BLEU and chrF of each output\'s content (without its question framing and "?", as a statement) '
         f"against the caption's reference. 'does': {len(does)} questions with \"does\" made from val captions "
         '("A woman sits at a bar." -> "Does a woman sit at a bar?"), scored the same way against the references of '
         "their captions.",
         "",
-        "| translation | BLEU (content) | chrF (content) | outputs ending with ? | outputs with Pourquoi |",
-        "|---|---|---|---|---|",
+        "| translation | BLEU (content) | chrF (content) | outputs ending with ? | outputs with Pourquoi "
+        "| outputs with n'est-ce pas |",
+        "|---|---|---|---|---|---|",
         *(
-            f"| {label} | {s['bleu']} | {s['chrf']} | {s['end_with_question_mark']} | {s['with_pourquoi']} |"
+            f"| {label} | {s['bleu']} | {s['chrf']} | {s['end_with_question_mark']} | {s['with_pourquoi']} "
+            f"| {s['with_n_est_ce_pas']} |"
             for label, s in scores.items()
         ),
         "",

@@ -125,7 +125,9 @@ MAX_BEAM_SIZE = 128
 # sentence as its frame, tag pairs around the translation of their words, entities read as
 # characters: `translator.markup`), clock times written the French way (`translator.clock`), a
 # pair of brackets placed around the translation of its words, no space between a span and a
-# full stop, a comma after a sentence's first span kept.
+# full stop, a comma after a sentence's first span kept; negation and questions with spans; quoted
+# words other than names and signs translated inside their quotes; numbers with units copied;
+# statements with a question tag asked with "n'est-ce pas" (`translator.questions`).
 TRANSLATION_RULES = 7
 
 

@@ -35,6 +35,10 @@ that cannot be an adjective ("the big dog like": "like", not "dog"); with a nega
 statement keeps "does not" ("Doesn't the dog like snow" -> "The dog does not like snow"),
 which `translator.negation` handles.
 
+A statement with a question tag ("The dog is running, isn't it?", "You like snow, don't
+you?") is translated as the statement, and asked with the French tag: "Le chien court,
+n'est-ce pas ?" (`TAG`).
+
 `translator.verbatim` applies both around the model and puts the "?" back. Other
 questions ("How many dogs are in the park?", "Do you like snow?") are translated as they are.
 """
@@ -54,6 +58,13 @@ DO = ("do", "does", "did")
 _NEGATED_AUXILIARIES = {k: v for k, v in CONTRACTED.items() if v in AUXILIARIES or v in DO}
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
 # questions that ask where, who or what colour something is: "Où est le chien ?"
+# the French tag for a statement with an English one ("..., isn't it?"), as the question word `statement` gives
+TAG = "n'est-ce pas"
+_TAGGED = re.compile(
+    r"^(.*\w.*?),\s*(?:(?:is|are|was|were|do|does|did|has|have|had|could|would|should)(?:n['’]t)?|can['’]t|won['’]t"
+    r"|can|will)(?:\s+not)?\s+(?:it|he|she|they|there|you|we|i)$",
+    re.IGNORECASE,
+)
 NOUN_QUESTIONS = {"where": "Où", "who": "Qui", "what color": "De quelle couleur", "what colour": "De quelle couleur"}
 _PRONOUNS = {"he", "she", "they", "it", "we", "i", "you"}
 _PREPOSITIONS = {
@@ -109,7 +120,10 @@ def statement(question: str) -> tuple[str, str] | None:
     something"), "Where is the dog" -> ("Où est", "The dog"), "What color is the car" ->
     ("De quelle couleur est", "The car"), "How many dogs are there" -> ("Combien", "Dogs"); None
     for other questions. `question` without its
-    question mark."""
+    question mark. A statement with a question tag: ("n'est-ce pas", the statement) (`TAG`)."""
+    tagged = _TAGGED.match(question)
+    if tagged:
+        return TAG, tagged.group(1)
     words, negated = _without_not(question.split())
     opening = words[0].lower() if words else ""
     asked = words[1:] if opening in QUESTION_WORDS or opening == "what" else words
@@ -249,6 +263,8 @@ def ask(translation: str, word: str = "") -> str:
     text = translation.strip().rstrip(".").rstrip()
     if not text:
         return text
+    if word == TAG:  # "Le chien court" -> "Le chien court, n'est-ce pas"
+        return f"{text}, {TAG}"
     noun = word.endswith((" est", " sont"))  # "Où est" + "le chien"
     if word == "Combien":  # "Des chiens" -> "Combien de chiens y a-t-il"
         things = _PARTITIVE.sub("", text)

@@ -204,9 +204,8 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
         ranges += [m.span() for m in HANDLE.finditer(text)]
     if "(" in text or "[" in text:
         ranges += [r for m in BRACKETED.finditer(text) for r in ((m.start(), m.start() + 1), (m.end() - 1, m.end()))]
-    if '"' in text or "“" in text or "«" in text:
-        copied, marks = _quotes(text)
-        ranges += copied + [(i, i + 1) for i in marks]
+    copied, marks = _quotes(text)
+    ranges += copied + [(i, i + 1) for i in marks]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
         ranges += [clock.span(m, text) for m in clock.TIME.finditer(text) if clock.is_time(m)]
@@ -289,7 +288,7 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
         spans: tuple[Span, ...] = ()
     else:
         kept = ""  # the text to translate so far (offsets into what the tokenizer sees: no invisibles)
-        marks = _quotes(sentence)[1] if '"' in sentence or "“" in sentence or "«" in sentence else {}
+        marks = _quotes(sentence)[1]
         found: list[Span] = []
         pos = 0
         for start, end in ranges:
@@ -416,7 +415,7 @@ def _quotes(text: str) -> tuple[list[tuple[int, int]], dict[int, str]]:
     there."', 'a "bath"'), which are translated."""
     copied: list[tuple[int, int]] = []
     marks: dict[int, str] = {}
-    for m in QUOTED.finditer(text):
+    for m in QUOTED.finditer(text) if '"' in text or "“" in text or "«" in text else ():
         if _NAME_OR_SIGN.match(m.group()[1:-1]):
             copied.append(m.span())
         else:

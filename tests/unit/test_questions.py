@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from translator.questions import ask, statement
+from translator.questions import TAG, ask, statement
 
 
 @pytest.mark.parametrize(
@@ -119,3 +119,23 @@ def test_ask_with_a_question_word() -> None:
 )
 def test_ask_for_a_part(translation: str, word: str, asked: str) -> None:
     assert ask(translation, word) == asked
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        ("The dog is running, isn't it", "The dog is running"),
+        ("The men aren't working, are they", "The men aren't working"),  # negated by translator.negation
+        ("You like snow, don't you", "You like snow"),
+        ("He can swim, can't he", "He can swim"),
+        ("It will rain, won't it", "It will rain"),
+    ],
+)
+def test_a_question_tag_leaves_the_statement(question: str, said: str) -> None:
+    assert statement(question) == (TAG, said)
+    assert ask("Le chien court.", TAG) == "Le chien court, n'est-ce pas"
+
+
+def test_not_a_question_tag() -> None:
+    assert statement("Is it running") == ("", "It is running")
+    assert statement("Running, it is") is None  # no auxiliary and pronoun after the comma
