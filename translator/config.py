@@ -127,7 +127,9 @@ MAX_BEAM_SIZE = 128
 # pair of brackets placed around the translation of its words, no space between a span and a
 # full stop, a comma after a sentence's first span kept; negation and questions with spans; quoted
 # words other than names and signs translated inside their quotes; numbers with units copied;
-# statements with a question tag asked with "n'est-ce pas" (`translator.questions`).
+# statements with a question tag asked with "n'est-ce pas" (`translator.questions`); ordinals in
+# French form, emoticons copied, names and signs in brackets copied; a word in capitals translated in
+# lowercase and its translation put in capitals.
 TRANSLATION_RULES = 7
 
 

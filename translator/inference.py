@@ -21,7 +21,7 @@ from translator.negation import negate
 from translator.search import Hypothesis as SearchHypothesis
 from translator.search import StepModel, length_norm, search
 from translator.sentences import split_sentences
-from translator.verbatim import Prepared, insertion_points, moved, prepare, restore
+from translator.verbatim import Prepared, capitals, insertion_points, moved, prepare, restore
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ class Translator:
             torch.set_num_threads(threads)
         model, self.tokenizer, self.manifest = load_bundle(self.model_dir)
         self.lowercase = truecase.load(self.model_dir)
+        # the words a word in capitals is given to the model as, lowercased ("A DOG runs")
+        self.known = self.lowercase | self.tokenizer.cased_words()
         self.config = model.cfg
         self.engine: StepModel = make_engine(
             engine, self.model_dir, device, threads, variant, model=model, manifest=self.manifest
@@ -164,7 +166,11 @@ class Translator:
                 clauses = split_clauses(sentence) if self.clauses else [Clause(sentence)]
                 for clause in clauses:
                     c = clause.text
-                    p = prepare(c, self.tokenizer.unknown, self.lowercase) if self.verbatim else Prepared(c, c)
+                    p = (
+                        prepare(c, self.tokenizer.unknown, self.lowercase, self.known)
+                        if self.verbatim
+                        else Prepared(c, c)
+                    )
                     whole = len(sentences) == 1 and len(clauses) == 1 and not p.changed
                     u = s if whole else self.tokenizer.encode(p.text)
                     if u or p.copy_only:
@@ -178,7 +184,8 @@ class Translator:
         # places the spans), so do negated ones (it finds their verbs); the others only if asked
         # for, and not the clauses of a split sentence
         def needs_attention(b: int) -> bool:
-            return bool(units[b][1].spans or units[b][1].negations) or (return_attention and b not in split)
+            p = units[b][1]
+            return bool(p.spans or p.negations or p.emphasized) or (return_attention and b not in split)
 
         for attend in (False, True):
             decode = dataclasses.replace(cfg, return_attention=attend)
@@ -289,11 +296,12 @@ class Translator:
 
     def _negated(self, p: Prepared, source: list[int], h: SearchHypothesis) -> tuple[str, list[int]]:
         """The translation `h` of the affirmative `p.text`, its verbs negated where its
-        attention links them, read as `translator align` reads it (`translator.negation`),
-        and where `p`'s spans go in it (`_span_offsets`); `h` as decoded if nothing is negated."""
+        attention links them, read as `translator align` reads it (`translator.negation`), and
+        the words linked to `p`'s emphasized ones in capitals (`translator.verbatim.capitals`);
+        and where `p`'s spans go in it (`_span_offsets`). `h` as decoded if neither applies."""
         text = self.tokenizer.decode(h.tokens)
         offsets = self._span_offsets(p, h)
-        if not p.negations:
+        if not p.negations and not p.emphasized:
             return text, offsets
         from translator.align import hard_links, model_view, word_attention
 
@@ -303,6 +311,9 @@ class Translator:
         words, null = word_attention(raw, pieces(source), pieces(h.tokens), p.text.split(), text.split(),
                                      *model_view(self.config), null=self.config.alignment_null)  # fmt: skip
         links = hard_links(words, null=null)
+        text = capitals(text, {j for i, j, _ in links if i in p.emphasized})  # (the same length: offsets hold)
+        if not p.negations:
+            return text, offsets
         negated = negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
         return negated, moved(text, negated, offsets)
 

@@ -19,14 +19,17 @@ spans through; this module does that, in three steps:
    training captions (4 of 29,000 end with "?"), and its mark is put back, "?" and "!"
    French-spaced ("... court ?"); the model drops it otherwise. A question such as "Is
    the dog running?", "Where is the dog going?", "Who is running?", "What is the dog
-   holding?" or "Does the dog like snow?" is translated as its statement
-   and asked the French way ("Est-ce que le chien court ?", "Où est-ce que le chien va ?",
-   "Qui court ?", "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated verb
-   is translated as its affirmative, and the translation negated where the attention puts
-   the verb (`translator.negation`). Spans cut out move with the words around them through
-   both edits, and through the negation of the translation (`moved`). A sentence starting with a word the model
-   knows in lowercase only ("Horses graze in a pasture.") is translated with that word
-   lowercased and its translation's first letter capitalized (`translator.truecase`).
+   holding?" or "Does the dog like snow?" is translated as its statement and asked the
+   French way ("Est-ce que le chien court ?", "Où est-ce que le chien va ?", "Qui court ?",
+   "Qu'est-ce que le chien tient ?", `translator.questions`). A sentence with a negated
+   verb is translated as its affirmative, and the translation negated where the attention
+   puts the verb (`translator.negation`). Spans cut out move with the words around them
+   through both edits, and through the negation of the translation (`moved`). A sentence
+   starting with a word the model knows in lowercase only ("Horses graze in a pasture.") is
+   translated with that word lowercased and its translation's first letter capitalized
+   (`translator.truecase`); a word in capitals inside a sentence that is not ("A DOG
+   runs") is translated in lowercase, and the words its attention links to put in capitals
+   (`unemphasized`, `capitals`).
 2. The cross-attention of the translation says where each span goes: a span cut out
    between source pieces k-1 and k is inserted at the target word boundary that
    best separates the target pieces attending to source pieces before k from those
@@ -50,11 +53,11 @@ runs»."), is translated without the frame, which is put back around the transla
 the model saw neither in its captions, and dropped them or garbled the sentence
 ('"A man is riding a bike."' -> "Un homme corpulent fait du vélo.", `translator.frames`).
 
-Quoted text inside a sentence that is a name or what a sign says ('a boat named "El
-Corazon"', 'a sign that says "OPEN"': up to 4 words with a capital or a digit) is copied with
-its quotes: the model garbled it ('"F"', '"CCC"'). Other quoted
-words ('a "bath"', 'he shouts "the dog is running in the park"') are translated, their
-quotes put back around the translation like brackets (the model dropped or misplaced them).
+Text inside a sentence that is a name or what a sign says ('a boat named "El Corazon"', 'a
+sign that says "OPEN"', "a sign (OPEN)": `_name_or_sign`), in quotes or brackets, is copied
+with them: the model garbled it ('"F"', '"CCC"'). Other quoted words ('a "bath"', 'he shouts
+"the dog is running in the park"') are translated, their quotes put back around the
+translation like brackets (the model dropped or misplaced them).
 
 Markup is kept (`translator.markup`): tags around the sentence are its frame, other tags are
 spans, and a tag pair goes around the translation of the words it held ("a <i>red</i> shirt"
@@ -62,6 +65,9 @@ spans, and a tag pair goes around the translation of the words it held ("a <i>re
 time with a.m. or p.m., or after a preposition, goes back the French way ("at 3:30pm" -> "à
 15 h 30", `translator.clock`). A span and a comma that start a sentence ("At 7:30am, a man
 ...") keep the comma, and the translation after them starts in lowercase.
+
+Ordinals in digits go back the French way ("21st" -> "21e", "1st" -> "1er"); emoticons (":)",
+";-)", "<3") are copied.
 
 Single digits are left to the model: in the training captions they are translated
 as words ("3 boys" -> "Trois garçons"), as the references do.
@@ -92,10 +98,9 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 BRACKETED = re.compile(r"\([^()]*[^\W\d_][^()]*\)|\[[^\[\]]*[^\W\d_][^\[\]]*\]")
 _OPENING, _CLOSING_BRACKET = "([", ")]"
 # quoted words inside a sentence; those of a name or what a sign says ('a boat named "El Corazon"', 'a
-# sign that says "OPEN"': up to 4 words with a capital or a digit) are copied with their
+# sign that says "OPEN"': `_name_or_sign`) are copied with their
 # quotes, others translated, their quotes put back around the translation like brackets
 QUOTED = re.compile(r'"[^"\n]*[^\W_][^"\n]*"|“[^”\n]*[^\W_][^”\n]*”|«[^»\n]*[^\W_][^»\n]*»')
-_NAME_OR_SIGN = re.compile(r"^(?=.*[A-Z\d])\s*\S+(?:\s+\S+){0,3}\s*$")
 _BRACKETS = set(_OPENING + _CLOSING_BRACKET + '"“”«»')
 # a hashtag or a handle ("#NewYork", "@jo_doe"), not the "@" of an address nor "#1"
 HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
@@ -105,6 +110,10 @@ HANDLE = re.compile(r"(?<![\w#@&])[#@]\w*[^\W\d_]\w*")
 UNITS = r"km/h|kg|km|cm|mm|mg|ml|cl|m|g|mph"
 NUMBER = re.compile(rf"(?<![\w.,:/-])[$€£¥]?\d+(?:[.,:/-]\d+)*(?:%|°[CF]?|\s?(?:{UNITS})(?![\w/]))?(?![\w°])")
 _DIGIT = re.compile(r"\d")
+# an ordinal in digits ("1st", "21st", "3rd", "96th"), written the French way: "1er", "21e", "3e", "96e"
+ORDINAL = re.compile(r"(?<![\w.,:/-])(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
+# an emoticon between spaces (or before sentence punctuation): ":)", ";-)", ":D", ":P", "<3"
+EMOTICON = re.compile(r"(?<!\S)(?:[:;=][-'^]?[()\[\]DPpO3/\\|*]+|<3)(?=\s|$|[.,!?])")
 _LOWER_WORD = re.compile(r"(?:^|\s)[a-z]")
 _PLAIN = set(string.ascii_letters + " ")
 _TRAILING = ".,;:!?)]}'\"»”’"  # punctuation after a URL ends the sentence, not the URL
@@ -112,6 +121,7 @@ _PAIRS = {o + c for o, c in CLOSING.items()}  # a span alone inside these takes 
 _ENDING = re.compile(r"\s*([?!][?!.]*|\.{3,}|…)\s*$")  # "?", "!", "?!", "!!!", "...", "…" closing a sentence
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
 _JOINING = "'’-"  # inside a word, between target pieces: no span goes there
+_CAPITALS = re.compile(r"\b[A-Z]{3,}\b")  # a word of 3 capitals or more (of 2, an acronym: "GI", "TV", "US")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +151,9 @@ class Prepared:
     # a span and a comma start the sentence, a lowercase word follows ("At 7:30am, a man ..."): the
     # translation after them starts in lowercase too
     continues: bool = False
+    # words of `text` (indices in text.split()) that were in capitals in a sentence that is not
+    # ("A DOG runs"): given to the model in lowercase, their translation goes back in capitals
+    emphasized: tuple[int, ...] = ()
 
     @property
     def copy_only(self) -> bool:
@@ -155,7 +168,7 @@ class Prepared:
     def put_back(self) -> bool:
         """Something goes back into the model's translation (spans, a mark, a frame, a
         negation): the translation returned is not the one the model produced."""
-        return bool(self.spans or self.ending or any(self.frame) or self.negations)
+        return bool(self.spans or self.ending or any(self.frame) or self.negations or self.emphasized)
 
 
 def _number(m: re.Match[str]) -> bool:
@@ -194,21 +207,26 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
     represent in either case ("Łódź", "狗在跑"), and each bracket of a pair around
     words ("a bike (in the park)": the model translates the words, the brackets go
     back around their translation), quoted text with a capital or a digit, quotes
-    included ('named "El Corazon"'), clock times ("at 3:30pm"), tags ("<b>") and the
-    entities of "<" and ">". A span that is all there is between quotes or brackets
-    takes them along ('"93"'); spans separated only by whitespace are merged into one,
-    brackets and tags excepted.
+    included ('named "El Corazon"'), clock times ("at 3:30pm"), ordinals ("21st"),
+    emoticons (":)"), tags ("<b>") and the entities of "<" and ">". A span that is all
+    there is between quotes or brackets takes them along ('"93"'); spans separated only by
+    whitespace are merged into one, brackets and tags excepted.
     """
     ranges = address_spans(text)
     if "@" in text or "#" in text:
         ranges += [m.span() for m in HANDLE.finditer(text)]
     if "(" in text or "[" in text:
-        ranges += [r for m in BRACKETED.finditer(text) for r in ((m.start(), m.start() + 1), (m.end() - 1, m.end()))]
+        for m in BRACKETED.finditer(text):  # a name or a sign whole ("(OPEN)"), others bracket by bracket
+            whole = _name_or_sign(m.group()[1:-1])
+            ranges += [m.span()] if whole else [(m.start(), m.start() + 1), (m.end() - 1, m.end())]
     copied, marks = _quotes(text)
     ranges += copied + [(i, i + 1) for i in marks]
     if _DIGIT.search(text):
         ranges += [m.span() for m in NUMBER.finditer(text) if _number(m)]
         ranges += [clock.span(m, text) for m in clock.TIME.finditer(text) if clock.is_time(m)]
+        ranges += [m.span() for m in ORDINAL.finditer(text)]
+    if ":" in text or ";" in text or "=" in text or "<" in text:
+        ranges += [m.span() for m in EMOTICON.finditer(text)]
     if "<" in text:
         ranges += [m.span() for m in TAG.finditer(text)]
     if "&" in text:
@@ -268,17 +286,25 @@ def _uncapitalize(word: str) -> str:
     return word[:1].lower() + word[1:] if rest.islower() or (not rest and word[:1] == "A") else word
 
 
-def prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset[str] = frozenset()) -> Prepared:
+def prepare(
+    sentence: str,
+    unknown: Callable[[str], bool],
+    lowercase: frozenset[str] = frozenset(),
+    known: frozenset[str] = frozenset(),
+) -> Prepared:
     """What the model should translate of `sentence`, and what to put back afterwards.
     `unknown`: whether the vocabulary cannot spell a character; `lowercase`: the words a
-    sentence's first word is lowercased to (`translator.truecase`)."""
+    sentence's first word is lowercased to (`translator.truecase`); `known`: the words a word
+    in capitals is lowercased to ("A DOG runs")."""
     head, inside, tail = frame(sentence)
     if head or tail:
-        return dataclasses.replace(_prepare(inside, unknown, lowercase), source=sentence, frame=(head, tail))
-    return _prepare(sentence, unknown, lowercase)
+        return dataclasses.replace(_prepare(inside, unknown, lowercase, known), source=sentence, frame=(head, tail))
+    return _prepare(sentence, unknown, lowercase, known)
 
 
-def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset[str]) -> Prepared:
+def _prepare(
+    sentence: str, unknown: Callable[[str], bool], lowercase: frozenset[str], known: frozenset[str]
+) -> Prepared:
     if not any(c.isalpha() for c in sentence):  # no letters ("...", ":)", "2.", "12345"): nothing to translate
         return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
     ranges = find_spans(sentence, unknown)
@@ -300,7 +326,7 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
             after = end < len(sentence) and sentence[end].isspace()
             piece = sentence[start:end]
             role = marks.get(start, "") if end - start == 1 and marks else _role(piece)
-            found.append(Span(clock.to_french(piece), len(kept), before, after, role))
+            found.append(Span(_french(piece), len(kept), before, after, role))
             pos = end
             while pos < len(sentence) and sentence[pos].isspace():
                 pos += 1
@@ -329,6 +355,8 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
     negated = affirm(text)  # (a negative question's statement is negated)
     if negated is not None:
         text, spans = _edited(text, negated[0], spans)
+    emphasis = None if upper else unemphasized(text, known)
+    text, emphasized = emphasis or (text, ())
     lowered = lower_first(text, lowercase)
     if lowered is not None:
         text = lowered
@@ -342,7 +370,36 @@ def _prepare(sentence: str, unknown: Callable[[str], bool], lowercase: frozenset
         negations=negated[1] if negated else (),
         lowered=lowered is not None,
         continues=continues,
+        emphasized=emphasized,
     )
+
+
+def unemphasized(text: str, known: frozenset[str]) -> tuple[str, tuple[int, ...]] | None:
+    """`text` with its words in capitals that `known` has in lowercase ("A DOG runs": "dog")
+    lowercased, and their indices in text.split(); acronyms ("BMX", "GI") are left alone.
+    None if it has no such word."""
+    if not known or not _CAPITALS.search(text):
+        return None
+    found = []
+    for k, m in enumerate(re.finditer(r"\S+", text)):
+        word = m.group().strip(string.punctuation)
+        low = word.lower()
+        if len(word) >= 3 and word.isupper() and low in known and len(low) == len(word):
+            found.append(k)
+            start = m.start() + m.group().index(word)
+            text = text[:start] + low + text[start + len(word) :]
+    return (text, tuple(found)) if found else None
+
+
+def capitals(translation: str, words: set[int]) -> str:
+    """`translation` with the words at these indices (in translation.split()) in capitals,
+    their lengths kept ("Un chien court.", {1} -> "Un CHIEN court.")."""
+    out = translation
+    for k, m in enumerate(re.finditer(r"\S+", translation)):
+        upper = m.group().upper()
+        if k in words and len(upper) == len(m.group()):
+            out = out[: m.start()] + upper + out[m.end() :]
+    return out
 
 
 def moved(old: str, new: str, offsets: Sequence[int]) -> list[int]:
@@ -410,17 +467,40 @@ def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target
 
 def _quotes(text: str) -> tuple[list[tuple[int, int]], dict[int, str]]:
     """The quoted text in `text` copied whole, a name or what a sign says ('named "El Corazon"',
-    'says "OPEN 24h"': up to 4 words with a capital or a digit), and
+    'says "OPEN 24h"': `_name_or_sign`), and
     the role ("open", "close") of each quote mark around other quoted words ('he said "I will be
     there."', 'a "bath"'), which are translated."""
     copied: list[tuple[int, int]] = []
     marks: dict[int, str] = {}
     for m in QUOTED.finditer(text) if '"' in text or "“" in text or "«" in text else ():
-        if _NAME_OR_SIGN.match(m.group()[1:-1]):
+        if _name_or_sign(m.group()[1:-1]):
             copied.append(m.span())
         else:
             marks[m.start()], marks[m.end() - 1] = "open", "close"
     return copied, marks
+
+
+def _french(span: str) -> str:
+    """A span as it goes into the translation: its times and ordinals the French way."""
+    span = clock.to_french(span) if _DIGIT.search(span) else span
+    return ORDINAL.sub(lambda m: m.group(1) + ("er" if m.group(1) == "1" else "e"), span)
+
+
+def _name_or_sign(inside: str) -> bool:
+    """What quotes or brackets hold is a name or what a sign says, copied as it is: up to 4 words,
+    the first starting with a capital or a digit, with a digit, a capital after the first word,
+    a first word in capitals, or a single word ("El Corazon", "Route 66", "OPEN 24h",
+    "Pullman"); not "A dog runs", "bath" nor "in New York"."""
+    words = inside.split()
+    if not 1 <= len(words) <= 4 or not (words[0][:1].isupper() or words[0][:1].isdigit()):
+        return False  # not "(in New York)": a phrase, translated
+    first = words[0]
+    return (
+        any(c.isdigit() for c in inside)
+        or any(w[:1].isupper() for w in words[1:])
+        or (first.isupper() and sum(c.isalpha() for c in first) >= 2)
+        or (len(words) == 1 and first[:1].isupper())
+    )
 
 
 def _role(text: str) -> str:

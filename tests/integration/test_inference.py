@@ -120,6 +120,20 @@ def test_markup_is_kept_and_the_words_translated_as_without_it(tiny_bundle: Path
     assert listed.text.startswith("<ul><li>") and listed.text.endswith("</li></ul>")
 
 
+def test_a_word_in_capitals_is_translated_as_in_lowercase_and_its_translation_capitalized(tiny_bundle: Path) -> None:
+    src = ["the dog sits on a green cat", "a small boy runs in the woman"]
+    shouted = [s.replace("dog", "DOG").replace("boy", "BOY") for s in src]
+    translator = Translator(tiny_bundle, engine="torch")
+    plain = translator.translate(src, beam_size=3)
+    loud = translator.translate(shouted, beam_size=3, return_attention=True)
+    tok = translator.tokenizer
+    for p, r, word in zip(plain, loud, ["DOG", "BOY"], strict=True):
+        assert r.text.lower() == p.text.lower()  # the model saw the word in lowercase
+        assert word in r.text.split()  # and its translation (the reversed word) went back in capitals
+        h = r.hypotheses[0]
+        assert h.target_tokens == tok.pieces(tok.encode(h.text))  # tokens of the text returned
+
+
 def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle: Path) -> None:
     src, _ = reverse_task(2, seed=9)
     translator = Translator(tiny_bundle, engine="torch")

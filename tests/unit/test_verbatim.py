@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from translator.frames import frame
-from translator.verbatim import Span, find_spans, insertion_points, prepare, restore
+from translator.verbatim import Span, capitals, find_spans, insertion_points, prepare, restore
 
 KNOWN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?'\"()-$%/éèàçêô#@…_&<>")
 
@@ -24,7 +24,8 @@ def spans(text: str) -> list[str]:
         ("Visit https://example.com/a?b=1, then www.x.org.", ["https://example.com/a?b=1", "www.x.org"]),
         ("Mail jo.doe+x@mail.example.com now.", ["jo.doe+x@mail.example.com"]),
         ("The number 1102, 3:45 for $4,500 or 2.5% off.", ["1102", "3:45", "$4,500", "2.5%"]),
-        ("3 boys and 1 girl in their 50s on the 4th.", []),  # single digits and words with digits: the model's
+        ("3 boys and 1 girl in their 50s.", []),  # single digits and words with digits: the model's
+        ("On the 4th floor, the 21st year, a dog :) runs ;-) fast :D.", ["4th", "21st", ":)", ";-)", ":D"]),
         ("A dog 🙂 runs 👨\u200d👩\u200d👧 fast.", ["🙂", "👨\u200d👩\u200d👧"]),
         ("They walk in Łódź, Poland.", ["Łódź"]),  # the whole word of an unknown letter, not its comma
         ('With the number "93" on it.', ['"93"']),  # alone between quotes: the quotes go along
@@ -242,6 +243,29 @@ def test_restore_spacing(source: str, translation: str, cut: str, expected: str)
     assert restore(p, translation, [len(cut)] * len(p.spans)) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "A sign (OPEN) and (Route 66) by (John Smith) (in New York).",
+            ["(OPEN)", "(Route 66)", "(John Smith)", "(", ")"],
+        ),
+        (
+            'A sign "Welcome Bikers." and "Pullman" and "V" then "a bath" and "A dog runs".',
+            ['"Welcome Bikers."', '"Pullman"', '"V"', '"', '"', '"', '"'],
+        ),
+        ('He said "I love you" and "Stop raping my wife!"', ['"', '"', '"', '"']),  # a sentence: translated
+    ],
+)
+def test_names_and_signs_in_quotes_or_brackets_are_copied_whole(text: str, expected: list[str]) -> None:
+    assert spans(text) == expected
+
+
+def test_ordinals_go_back_in_french() -> None:
+    p = prepare("The 1st and 21st floors.", unknown)
+    assert [s.text for s in p.spans] == ["1er", "21e"]
+
+
 def test_times_go_back_in_french() -> None:
     p = prepare("A man arrives at 5 p.m.", unknown)
     assert p.text == "A man arrives." and [s.text for s in p.spans] == ["à 17 h"]
@@ -362,3 +386,14 @@ def test_brackets_go_where_their_words_went_without_spaces_inside() -> None:
 def test_brackets_that_hold_nothing_of_the_translation_are_dropped() -> None:
     p = prepare("A boy (left) runs.", unknown)
     assert restore(p, "Un garçon court.", [len("Un garçon"), len("Un garçon")]) == "Un garçon court."
+
+
+def test_a_word_in_capitals_is_translated_in_lowercase_and_put_back_in_capitals() -> None:
+    known = frozenset({"dog", "red", "gi"})
+    p = prepare("A DOG in a RED hat runs.", unknown, known=known)
+    assert (p.text, p.emphasized, p.put_back) == ("A dog in a red hat runs.", (1, 4), True)
+    assert capitals("Un chien avec un chapeau rouge court.", {1, 5}) == "Un CHIEN avec un chapeau ROUGE court."
+    # acronyms (2 letters, or words not known in lowercase) and sentences in capitals are left alone
+    assert not prepare("A GI with a BMX runs.", unknown, known=known).emphasized
+    shouted = prepare("A DOG RUNS.", unknown, known=known)
+    assert shouted.upper and not shouted.emphasized
