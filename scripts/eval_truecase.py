@@ -18,7 +18,6 @@ are (off): how many translations keep a word in capitals, and BLEU without case.
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import sacrebleu
 from eval_common import eval_parser, md_table, off_and_on, report_header, write_report
 
+from training.data import read_parallel, split_paths
 from translator.inference import Translator
 from translator.verbatim import prepare
 
@@ -37,12 +37,10 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
     return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2) if hyps else 0.0
 
 
-def emphasis_rows(tr: Translator, translate: Callable[[list[str]], list[str]], data: Path) -> dict:
-    """Val sentences with one word in capitals, translated with `unemphasized` off and on."""
-    with gzip.open(data / "val.en.gz", "rt", encoding="utf-8") as f:
-        sources = [line.rstrip("\n") for line in f]
-    with gzip.open(data / "val.fr.gz", "rt", encoding="utf-8") as f:
-        refs = [line.rstrip("\n") for line in f]
+def emphasis_rows(
+    tr: Translator, translate: Callable[[list[str]], list[str]], sources: list[str], refs: list[str]
+) -> dict:
+    """Sentences (val) with one word in capitals, translated with `unemphasized` off and on."""
     marked, kept_refs, clean = [], [], []
     for source, ref in zip(sources, refs, strict=True):
         words = source.split(" ")
@@ -75,11 +73,8 @@ def main() -> int:
         return [r.text for r in tr.translate(texts, beam_size=args.beam)]
 
     splits, examples = {}, []
-    for split in SPLITS:
-        with gzip.open(Path(args.data) / f"{split}.en.gz", "rt", encoding="utf-8") as f:
-            sources = [line.rstrip("\n") for line in f]
-        with gzip.open(Path(args.data) / f"{split}.fr.gz", "rt", encoding="utf-8") as f:
-            refs = [line.rstrip("\n") for line in f]
+    data = {split: read_parallel(*split_paths(Path(args.data), split)) for split in SPLITS}
+    for split, (sources, refs) in data.items():
         off, on = off_and_on("lower_first", translate, sources)
         hit = [i for i, s in enumerate(sources) if prepare(s, tr.tokenizer.unknown, tr.lowercase).lowered]
         splits[split] = {
@@ -92,7 +87,7 @@ def main() -> int:
         }
         examples += [{"split": split, "source": sources[i], "off": off[i], "on": on[i], "reference": refs[i]}
                      for i in hit[: args.examples // len(SPLITS)]]  # fmt: skip
-    emphasis = emphasis_rows(tr, translate, Path(args.data))
+    emphasis = emphasis_rows(tr, translate, *data["val"])
     report = {
         **report_header(args, tr),
         "beam": args.beam,

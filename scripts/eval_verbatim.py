@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, report_header, write_report
+from eval_common import eval_parser, md_table, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -109,6 +109,13 @@ def marked_row(
         row[f"BLEU {label}"] = bleu(plain, [r for _, r in pairs])
         row[f"translation {label}"] = hyps[0]
     return row
+
+
+def marked_table(what: str, kept: str, rows: list[dict[str, object]]) -> list[str]:
+    """The Markdown table of `marked_row` rows."""
+    keys = ["what", "sentences", "example", "kept off", "kept on", "BLEU off", "BLEU on"]
+    header = [what, "sentences", "example", kept, "on", "BLEU off", "on"]
+    return md_table(header, ([row[k] for k in keys] for row in rows))
 
 
 def inject(sentence: str, span: str, rng: random.Random) -> str:
@@ -324,26 +331,14 @@ def main() -> None:
         "Val sentences with a phrase put in brackets or quotes; BLEU of the translations with the marks taken out, "
         "against the references.",
         "",
-        "| phrase in | sentences | example | marks around words, off | on | BLEU off | on |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {b['what']} | {b['sentences']} | {b['example']} | {b['kept off']} | {b['kept on']} "
-            f"| {b['BLEU off']} | {b['BLEU on']} |"
-            for b in bracketed
-        ],
+        *marked_table("phrase in", "marks around words, off", bracketed),
         "",
         "## Markup",
         "",
         "Val sentences with tags or an entity; the share of translations with the tags around some words (for "
         "the entity: with no '&' left), and BLEU of the translations without tags, against the references.",
         "",
-        "| markup | sentences | example | kept, off | on | BLEU off | on |",
-        "|---|---|---|---|---|---|---|",
-        *[
-            f"| {m['what']} | {m['sentences']} | `{m['example']}` | {m['kept off']} | {m['kept on']} "
-            f"| {m['BLEU off']} | {m['BLEU on']} |"
-            for m in markup
-        ],
+        *marked_table("markup", "kept, off", [{**m, "example": f"`{m['example']}`"} for m in markup]),
         "",
         "## Cost",
         "",

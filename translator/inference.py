@@ -272,7 +272,7 @@ class Translator:
         if p.copy_only:
             outputs = [(restore(p, "", []), 0.0, 0.0)]
         else:
-            outputs = [(restore(p, *self._negated(p, source, h)), h.score, h.log_prob) for h in hyps]
+            outputs = [(restore(p, *self._edited(p, source, h)), h.score, h.log_prob) for h in hyps]
 
         def encode(text: str) -> list[str]:
             return self.tokenizer.pieces(self.tokenizer.encode(text))
@@ -294,7 +294,7 @@ class Translator:
         length = len(self.tokenizer.decode(h.tokens))
         return [min(len(self.tokenizer.decode(h.tokens[:j])), length) for j in points]
 
-    def _negated(self, p: Prepared, source: list[int], h: SearchHypothesis) -> tuple[str, list[int]]:
+    def _edited(self, p: Prepared, source: list[int], h: SearchHypothesis) -> tuple[str, list[int]]:
         """The translation `h` of the affirmative `p.text`, its verbs negated where its
         attention links them, read as `translator align` reads it (`translator.negation`), and
         the words linked to `p`'s emphasized ones in capitals (`translator.verbatim.capitals`);

@@ -35,23 +35,20 @@ VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
 )
 NBSP = "\xa0"
-_OPENING_TAG = re.compile(r"<([A-Za-z][\w:.-]*)(?:\s[^<>]*)?>")
-_CLOSING_TAG = re.compile(r"</[A-Za-z][\w:.-]*\s*>")
+_NAME = re.compile(r"<(/?)([A-Za-z][\w:.-]*)")  # a tag's "/" (closing) and element name
 _RUN = rf"(?:\s*(?:{TAG.pattern}))+\s*"  # tags and the whitespace between them
 _LEADING = re.compile(rf"^{_RUN}", re.DOTALL)
 _TRAILING = re.compile(rf"{_RUN}[.!?…]*\s*$", re.DOTALL)  # and sentence punctuation after them
 
 
-def opening_tag(text: str) -> bool:
-    """`text` is one tag that opens an element holding text ("<b>", '<a href="x">'), not a
-    closing, self-closing or void one ("</b>", "<br/>", "<img src=x>")."""
-    m = _OPENING_TAG.fullmatch(text)
-    return bool(m) and not text.endswith("/>") and m.group(1).lower() not in VOID  # type: ignore[union-attr]
-
-
-def closing_tag(text: str) -> bool:
-    """`text` is one closing tag ("</b>")."""
-    return bool(_CLOSING_TAG.fullmatch(text))
+def kind(tag: str) -> tuple[str, str]:
+    """("open" or "close", the element name, lowercase) of a `TAG` match: "<b>" -> ("open",
+    "b"), "</a>" -> ("close", "a"); ("", "") for one that opens nothing: a self-closing or
+    void tag ("<br/>", "<img src=x>") or a comment."""
+    m = _NAME.match(tag)
+    if not m or tag.endswith("/>") or (not m.group(1) and m.group(2).lower() in VOID):
+        return "", ""
+    return ("close" if m.group(1) else "open"), m.group(2).lower()
 
 
 def tags(text: str) -> list[str]:
@@ -59,16 +56,11 @@ def tags(text: str) -> list[str]:
     return TAG.findall(text) if "<" in text else []
 
 
-def only_opening(text: str) -> bool:
-    """`text` is one or more opening tags, whitespace between them ("<b><i>")."""
-    found = tags(text)
-    return bool(found) and all(map(opening_tag, found)) and not TAG.sub("", text).strip()
-
-
-def only_closing(text: str) -> bool:
-    """`text` is one or more closing tags, whitespace between them ("</i></b>")."""
-    found = tags(text)
-    return bool(found) and all(map(closing_tag, found)) and not TAG.sub("", text).strip()
+def only(text: str) -> str:
+    """ "open" if `text` is opening tags only, whitespace between them ("<b><i>"), "close" if
+    closing tags only ("</i></b>"), else ""."""
+    kinds = {kind(t)[0] for t in tags(text)}
+    return kinds.pop() if len(kinds) == 1 and not TAG.sub("", text).strip() else ""
 
 
 def split_markup(sentence: str) -> tuple[str, str, str]:
@@ -83,29 +75,20 @@ def split_markup(sentence: str) -> tuple[str, str, str]:
     start = lead.end() if lead else 0
     trail = _TRAILING.search(sentence, start)
     end = trail.start() if trail else len(sentence)
-    inside = tags(sentence[start:end])
-    closed, opened = _names(inside, "</"), _names(inside, "<")
+    inside = [kind(t) for t in tags(sentence[start:end])]
+    closed, opened = ({name for k, name in inside if k == which} for which in ("close", "open"))
     # the head ends before its first tag closed inside, the tail starts after its last opened inside
     for m in TAG.finditer(sentence, 0, start):
-        if _names([m.group()], "<") & closed:
+        if kind(m.group()) in {("open", name) for name in closed}:
             start = m.start()
             break
     for m in TAG.finditer(sentence, end):
-        if _names([m.group()], "</") & opened:
+        if kind(m.group()) in {("close", name) for name in opened}:
             end = m.end()
     end = end if tags(sentence[end:]) else len(sentence)  # sentence punctuation alone is no tail
     if not any(c.isalpha() for c in TAG.sub("", sentence[start:end])):
         return "", sentence, ""
     return sentence[:start], sentence[start:end], sentence[end:]
-
-
-def _names(found: list[str], prefix: str) -> set[str]:
-    """The element names of the tags in `found` that start with `prefix` ("<" opening, "</" closing)."""
-    return {
-        t[len(prefix) :].split(">")[0].split()[0].rstrip("/").lower()
-        for t in found
-        if t.startswith(prefix) and (prefix == "</" or not t.startswith("</"))
-    }
 
 
 def escaped_bracket(m: re.Match[str]) -> bool:

@@ -58,15 +58,15 @@ DO = ("do", "does", "did")
 _NEGATED_AUXILIARIES = {k: v for k, v in CONTRACTED.items() if v in AUXILIARIES or v in DO}
 QUESTION_WORDS = {"where": "Où", "why": "Pourquoi", "how": "Comment", "when": "Quand"}
 # questions that ask where, who or what colour something is: "Où est le chien ?"
-# the French tag for a statement with an English one ("..., isn't it?"), as the question word `statement` gives
-TAG = "n'est-ce pas"
-_TAGGED = re.compile(
-    r"^(.*\w.*?),\s*(?:(?:is|are|was|were|do|does|did|has|have|had|could|would|should)(?:n['’]t)?|can['’]t|won['’]t"
-    r"|can|will)(?:\s+not)?\s+(?:it|he|she|they|there|you|we|i)$",
-    re.IGNORECASE,
-)
 NOUN_QUESTIONS = {"where": "Où", "who": "Qui", "what color": "De quelle couleur", "what colour": "De quelle couleur"}
 _PRONOUNS = {"he", "she", "they", "it", "we", "i", "you"}
+# the French tag for a statement with an English one ("..., isn't it?"), as the question word `statement` gives
+TAG = "n'est-ce pas"
+_TAG_VERBS = sorted({*CONTRACTED, *CONTRACTED.values()}, key=len, reverse=True)  # "isn't", "is", "won't", "will"
+_TAG_SUBJECTS = "|".join([*_PRONOUNS, "there"])
+_TAGGED = re.compile(
+    rf"^(.*\w.*?),\s*(?:{'|'.join(_TAG_VERBS)})(?:\s+not)?\s+(?:{_TAG_SUBJECTS})$".replace("'", "['’]"), re.IGNORECASE
+)
 _PREPOSITIONS = {
     "in", "on", "at", "with", "near", "under", "behind", "beside", "by", "inside", "outside", "into", "onto",
     "over", "above", "below", "next", "along", "across", "through", "around", "against", "between", "among",

@@ -85,7 +85,7 @@ from collections.abc import Callable, Sequence
 
 from translator import clock
 from translator.frames import CLOSING, frame
-from translator.markup import ENTITY, ESCAPED_TAG, TAG, escaped_bracket, only_closing, only_opening, unescape
+from translator.markup import ENTITY, ESCAPED_TAG, TAG, escaped_bracket, only, unescape
 from translator.negation import Negation, affirm
 from translator.questions import ask, statement
 from translator.tokenizer import INVISIBLE
@@ -198,7 +198,14 @@ def address_spans(text: str) -> list[tuple[int, int]]:
 
 
 def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int]]:
-    """(start, end) character ranges of `text` to copy verbatim, sorted and disjoint.
+    """(start, end) character ranges of `text` to copy verbatim, sorted and disjoint (`_spans`)."""
+    return [(start, end) for start, end, _ in _spans(text, unknown)]
+
+
+def _spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int, str]]:
+    """(start, end, role) of the ranges of `text` to copy verbatim, sorted and disjoint; the
+    role is "open" for a span that opens words after it (a bracket, opening tags, a quote
+    mark), "close" for one that closes them, else "".
 
     `unknown(c)` says whether the tokenizer cannot represent character c. The spans
     are URLs, e-mail addresses, hashtags and handles ("#fun", "@jo"), numbers of two
@@ -263,7 +270,11 @@ def find_spans(text: str, unknown: Callable[[str], bool]) -> list[tuple[int, int
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
-    return [(start, end) for start, end in merged if INVISIBLE.sub("", text[start:end]).strip()]  # not a lone ZWJ
+    return [
+        (start, end, marks[start] if end - start == 1 and start in marks else _role(text[start:end]))
+        for start, end in merged
+        if INVISIBLE.sub("", text[start:end]).strip()  # not a lone ZWJ
+    ]
 
 
 def _shouting(text: str) -> bool:
@@ -307,26 +318,23 @@ def _prepare(
 ) -> Prepared:
     if not any(c.isalpha() for c in sentence):  # no letters ("...", ":)", "2.", "12345"): nothing to translate
         return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
-    ranges = find_spans(sentence, unknown)
+    ranges = _spans(sentence, unknown)
     continues = False  # a span and a comma start the sentence, then a lowercase word
     if not ranges:
         text = unescape(sentence)
         spans: tuple[Span, ...] = ()
     else:
         kept = ""  # the text to translate so far (offsets into what the tokenizer sees: no invisibles)
-        marks = _quotes(sentence)[1]
         found: list[Span] = []
         pos = 0
-        for start, end in ranges:
+        for start, end, role in ranges:
             kept = (kept + INVISIBLE.sub("", unescape(sentence[pos:start]))).rstrip()
             if not kept and sentence[end : end + 1] == ",":  # "At 7:30am, a man ...": the comma goes along
                 end += 1
                 continues = sentence[end:].lstrip()[:1].islower()
             before = start > 0 and sentence[start - 1].isspace()
             after = end < len(sentence) and sentence[end].isspace()
-            piece = sentence[start:end]
-            role = marks.get(start, "") if end - start == 1 and marks else _role(piece)
-            found.append(Span(_french(piece), len(kept), before, after, role))
+            found.append(Span(_french(sentence[start:end]), len(kept), before, after, role))
             pos = end
             while pos < len(sentence) and sentence[pos].isspace():
                 pos += 1
@@ -504,11 +512,11 @@ def _name_or_sign(inside: str) -> bool:
 
 
 def _role(text: str) -> str:
-    """ "open" for a span that opens what follows (an opening bracket, opening tags), "close"
-    for one that closes what precedes it, "" for others."""
-    if text in _OPENING or only_opening(text):
+    """The role of a span other than a quote mark: "open" for an opening bracket or opening
+    tags, "close" for a closing bracket or closing tags, "" for others."""
+    if text in _OPENING:
         return "open"
-    return "close" if text in _CLOSING_BRACKET or only_closing(text) else ""
+    return "close" if text in _CLOSING_BRACKET else only(text)
 
 
 def _pairs(spans: Sequence[Span]) -> list[tuple[int, int]]:

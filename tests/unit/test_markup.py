@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from translator import clock
-from translator.markup import blanked, only_closing, only_opening, split_markup, unescape
+from translator.markup import blanked, kind, only, split_markup, unescape
 from translator.sentences import split_sentences
 
 
@@ -28,9 +28,10 @@ def test_split_markup(sentence: str, expected: tuple[str, str, str]) -> None:
 
 
 def test_opening_and_closing_tags() -> None:
-    assert only_opening("<b><i>") and only_opening('<a href="https://x.org/?a=1">')
-    assert not only_opening("<br>") and not only_opening("<img src='x'/>") and not only_opening("<b>x")
-    assert only_closing("</i> </b>") and not only_closing("</i><b>") and not only_closing("<b>")
+    assert only("<b><i>") == only('<a href="https://x.org/?a=1">') == "open"
+    assert only("<br>") == only("<img src='x'/>") == only("<b>x") == only("<!-- b -->") == ""
+    assert only("</i> </b>") == "close" and only("</i><b>") == only("<br><b>") == ""
+    assert kind("<P class=x>") == ("open", "p") and kind("</A >") == ("close", "a") and kind("<BR>") == ("", "")
 
 
 def test_entities_are_read_as_characters_except_angle_brackets() -> None:
