@@ -8,7 +8,8 @@ riding a bike." -> "A man is not riding a bike." (and "... isn't riding ..."), "
 sits at a bar." -> "A woman does not sit at a bar." (and "doesn't"), "There is a dog ..."
 -> "There is no dog ...", "A man wearing a hat ..." -> "A man not wearing a hat ...", "A man
 is sitting on a bench." -> "No one is sitting on a bench." (its reference keeps the man); and
-"A man is not riding a bike at 3:30pm." (with a span, `translator.verbatim`, the time taken
+"A man is not riding a bike at 3:30pm." and "A dog is not running at 3:30pm through the
+grass." (with a span, `translator.verbatim`, the time taken
 out of the outputs before scoring).
 Each is translated with the rule (on, the default) and
 without it (off: the model sees the negated sentence as it is). Counted: the outputs
@@ -46,6 +47,7 @@ _FOLLOWING = {
     "a", "an", "the", "on", "in", "at", "with", "down", "up", "through", "into", "over", "his", "her", "their",
     "to", "across", "along", "around", "its",
 }  # fmt: skip
+_PREPOSITIONS = _FOLLOWING - {"a", "an", "the", "his", "her", "their", "its"}
 
 
 def be_negated(caption: str, contracted: bool = False) -> str | None:
@@ -100,6 +102,16 @@ def there_negated(caption: str) -> str | None:
     return " ".join([*words[:2], "no", *rest])
 
 
+def timed_after_verb(negated: str | None) -> str | None:
+    """ "A dog is not running through the grass." -> "A dog is not running at 3:30pm through
+    the grass.": the time right after the verb (one followed by a preposition), where French
+    puts "pas"."""
+    words = (negated or "").split()
+    verb = (k + 1 for k, w in enumerate(words[:-2]) if w == "not" and words[k + 1].endswith("ing"))
+    k = next((k for k in verb if words[k + 1] in _PREPOSITIONS), None)
+    return None if k is None else " ".join([*words[: k + 1], TIME, *words[k + 1 :]])
+
+
 def nobody_negated(caption: str) -> str | None:
     """ "A man is sitting on a bench." -> "No one is sitting on a bench.": a subject of a
     determiner and at most four words, then "is" or "are", replaced by "No one is"."""
@@ -134,6 +146,8 @@ def main() -> int:
         "no one": nobody_negated,
         # with a span (copied, `translator.verbatim`): before rules 7, such sentences were not negated
         "is/are not, then a time": lambda c: f"{n[:-1]} {TIME}." if (n := be_negated(c)) else None,
+        # the time where French puts "pas": before rules 8, it went between the verb and "pas"
+        "is/are not, a time after the verb": lambda c: timed_after_verb(be_negated(c)),
     }
     tr = Translator(args.model, threads=args.threads)
 

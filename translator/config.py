@@ -129,8 +129,10 @@ MAX_BEAM_SIZE = 128
 # words other than names and signs translated inside their quotes; numbers with units copied;
 # statements with a question tag asked with "n'est-ce pas" (`translator.questions`); ordinals in
 # French form, emoticons copied, names and signs in brackets copied; a word in capitals translated in
-# lowercase and its translation put in capitals.
-TRANSLATION_RULES = 7
+# lowercase and its translation put in capitals; 8: a word in capitals given in lowercase whenever
+# the vocabulary holds it whole ("DOGS"), French articles linked to it not put in capitals; a span
+# after a negated verb placed after "pas".
+TRANSLATION_RULES = 8
 
 
 @dataclasses.dataclass(frozen=True)

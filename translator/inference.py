@@ -101,7 +101,7 @@ class Translator:
         model, self.tokenizer, self.manifest = load_bundle(self.model_dir)
         self.lowercase = truecase.load(self.model_dir)
         # the words a word in capitals is given to the model as, lowercased ("A DOG runs")
-        self.known = self.lowercase | self.tokenizer.cased_words()
+        self.known = self.lowercase | self.tokenizer.whole_words()
         self.config = model.cfg
         self.engine: StepModel = make_engine(
             engine, self.model_dir, device, threads, variant, model=model, manifest=self.manifest
@@ -315,7 +315,7 @@ class Translator:
         if not p.negations:
             return text, offsets
         negated = negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
-        return negated, moved(text, negated, offsets)
+        return negated, moved(text, negated, offsets, after_inserted=True)
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
         """Fill in the attention of hypotheses whose text the model did not produce as

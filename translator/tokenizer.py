@@ -90,12 +90,12 @@ class Tokenizer:
             unknown = self._unknown[char] = UNK in self.sp.EncodeAsIds(char)
         return unknown
 
-    def cased_words(self) -> frozenset[str]:
-        """The words of 3 letters or more that the vocabulary holds whole both capitalized and
-        in lowercase ("Dog" and "dog": words that start sentences), in lowercase."""
-        pieces = {self.sp.IdToPiece(i) for i in range(self.sp.GetPieceSize())}
-        words = {p[1:] for p in pieces if p.startswith("▁") and len(p) > 3 and p[1:].isalpha()}
-        return frozenset(w.lower() for w in words if w[0].isupper() and w[1:].islower() and w.lower() in words)
+    def whole_words(self) -> frozenset[str]:
+        """The lowercase words of 3 letters or more that the vocabulary holds whole, as one
+        piece ("dog", "dogs", "shirt"): words the model knows as they are written in lowercase.
+        Acronyms ("bmx", "atv") are not among them."""
+        words = (p[1:] for p in map(self.sp.IdToPiece, range(self.sp.GetPieceSize())) if p.startswith("▁"))
+        return frozenset(w for w in words if len(w) >= 3 and w.isalpha() and w.islower())
 
     def decode(self, ids: list[int]) -> str:
         return str(self.sp.DecodeIds([i for i in ids if i > EOS]))

@@ -399,29 +399,40 @@ def unemphasized(text: str, known: frozenset[str]) -> tuple[str, tuple[int, ...]
     return (text, tuple(found)) if found else None
 
 
+# French articles: linked to an English noun with it ("DOGS" -> "des chiens"), not emphasized with it
+_ARTICLES = frozenset({"le", "la", "les", "un", "une", "des", "du", "de", "au", "aux"})
+
+
 def capitals(translation: str, words: set[int]) -> str:
     """`translation` with the words at these indices (in translation.split()) in capitals,
-    their lengths kept ("Un chien court.", {1} -> "Un CHIEN court.")."""
+    their lengths kept ("Un chien court.", {1} -> "Un CHIEN court."); articles among them only
+    if nothing else is ("Des chiens", {0, 1} -> "Des CHIENS")."""
+    found = [(k, m) for k, m in enumerate(re.finditer(r"\S+", translation)) if k in words]
+    content = [(k, m) for k, m in found if m.group().lower() not in _ARTICLES]
     out = translation
-    for k, m in enumerate(re.finditer(r"\S+", translation)):
+    for _, m in content or found:
         upper = m.group().upper()
-        if k in words and len(upper) == len(m.group()):
+        if len(upper) == len(m.group()):
             out = out[: m.start()] + upper + out[m.end() :]
     return out
 
 
-def moved(old: str, new: str, offsets: Sequence[int]) -> list[int]:
+def moved(old: str, new: str, offsets: Sequence[int], after_inserted: bool = False) -> list[int]:
     """Character offsets into `old` carried over to `new`, an edit of it ("is not running" ->
     "is running", "court" -> "ne court pas"): an offset in or at the edge of text the edit
     kept goes where that text went, one inside text it replaced goes to the start of the
-    replacement."""
+    replacement. With `after_inserted`, text inserted with a space before it belongs to the
+    word before: an offset right after that word goes after it ("court|" -> "ne court pas|":
+    a span placed after a verb stays out of its French negation)."""
     blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
     out = []
     for o in offsets:
         kept = next(((i, j) for op, i, end, j, _ in blocks if op == "equal" and i <= o <= end), None)
         if kept is None:
             kept = next(((o, j) for _, i, end, j, _ in blocks if i <= o < end), (o, len(new)))
-        out.append(kept[1] + o - kept[0])
+        j = kept[1] + o - kept[0]
+        after = next((j2 for op, i, end, j1, j2 in blocks if op == "insert" and i == o and j1 == j), None)
+        out.append(after if after_inserted and after is not None and new[j : j + 1].isspace() else j)
     return out
 
 

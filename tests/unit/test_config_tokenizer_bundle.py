@@ -63,6 +63,15 @@ def test_repeat_weights_count_letters_and_a_word_start(spm_model: Path) -> None:
     assert any(weights[p] == 1 for p in inner) and any(weights[p] >= 2 for p in inner)
 
 
+def test_whole_words_are_the_lowercase_words_of_one_piece(spm_model: Path) -> None:
+    tok = Tokenizer(spm_model)
+    words = tok.whole_words()
+    assert words and all(len(w) >= 3 and w.isalpha() and w.islower() for w in words)
+    for w in words:  # each is one piece, and a word in capitals is not
+        assert tok.encode_pieces(w) == ["▁" + w]
+    assert not words & {w.upper() for w in words}
+
+
 def test_tokenizer_missing_or_corrupt(tmp_path: Path) -> None:
     with pytest.raises(TranslatorError, match="not found"):
         Tokenizer(tmp_path / "nope.model")

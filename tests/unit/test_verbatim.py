@@ -393,6 +393,9 @@ def test_a_word_in_capitals_is_translated_in_lowercase_and_put_back_in_capitals(
     p = prepare("A DOG in a RED hat runs.", unknown, known=known)
     assert (p.text, p.emphasized, p.put_back) == ("A dog in a red hat runs.", (1, 4), True)
     assert capitals("Un chien avec un chapeau rouge court.", {1, 5}) == "Un CHIEN avec un chapeau ROUGE court."
+    # articles linked to the word with its noun stay as they are, unless they are all there is
+    assert capitals("Des chiens courent.", {0, 1}) == "Des CHIENS courent."
+    assert capitals("Les chiens courent.", {0}) == "LES chiens courent."
     # acronyms (2 letters, or words not known in lowercase) and sentences in capitals are left alone
     assert not prepare("A GI with a BMX runs.", unknown, known=known).emphasized
     shouted = prepare("A DOG RUNS.", unknown, known=known)
