@@ -362,7 +362,9 @@ def _prepare(
         text, spans = _edited(text, said[1] + ".", spans)
     negated = affirm(text)  # (a negative question's statement is negated)
     if negated is not None:
-        text, spans = _edited(text, negated[0], spans)
+        affirmed, edited = _edited(text, negated[0], spans)
+        text, (spans, negations) = affirmed, _marked_negations(spans, edited, negated[1])
+        negated = (text, negations)
     emphasis = None if upper else unemphasized(text, known)
     text, emphasized = emphasis or (text, ())
     lowered = lower_first(text, lowercase)
@@ -440,6 +442,26 @@ def _edited(text: str, new: str, spans: tuple[Span, ...]) -> tuple[str, tuple[Sp
     """(`new`, `spans` cut out of `text` moved to where `new`, an edit of `text`, has their places)."""
     points = moved(text, new, [span.at for span in spans])
     return new, tuple(dataclasses.replace(s, at=len(new[:at].rstrip())) for s, at in zip(spans, points, strict=True))
+
+
+def _marked_negations(
+    before: tuple[Span, ...], after: tuple[Span, ...], negations: tuple[Negation, ...]
+) -> tuple[tuple[Span, ...], tuple[Negation, ...]]:
+    """Markup around a negation ("is <i>not</i> running"): a tag pair that held words `before`
+    the affirmative was made and holds none `after` it held the negation. The pair is taken out
+    of the spans (the model's translation of the affirmative has no place for it) and goes
+    around the French negation word instead ("ne court <i>pas</i>"); the first such pair, around
+    that of the first negation."""
+    for k in range(len(after) - 1):
+        pair = after[k], after[k + 1]
+        if (pair[0].role, pair[1].role) != ("open", "close") or pair[0].at != pair[1].at:
+            continue
+        if before[k].at == before[k + 1].at or not any(n.french for n in negations):
+            continue
+        first = next(n for n in negations if n.french)
+        marked = dataclasses.replace(first, french=f"{pair[0].text}{first.french}{pair[1].text}")
+        return after[:k] + after[k + 2 :], tuple(marked if n is first else n for n in negations)
+    return after, negations
 
 
 def insertion_points(spans: Sequence[Span], source_starts: Sequence[int], target_pieces: Sequence[str],

@@ -163,3 +163,14 @@ def test_moved_carries_offsets_through_an_edit() -> None:
     assert moved(old, new, [0, 8, 9, 14, 27], after_inserted=True) == [0, 8, 9, 21, 34]
     # an offset inside removed text goes where the removal was
     assert moved("A man is not running.", "A man is running.", [12, 20]) == [9, 16]
+
+
+def test_markup_around_a_negation_goes_around_the_french_negation_word() -> None:
+    p = prepare("A man in a <b>red</b> shirt is <i>not</i> running.", lambda c: False)
+    assert p.text == "A man in a red shirt is running."
+    assert [(s.text, s.role) for s in p.spans] == [("<b>", "open"), ("</b>", "close")]
+    assert [n.french for n in p.negations] == ["<i>pas</i>"]
+    negated = negate("Un homme en T-shirt rouge court.", p.negations, [{5}])
+    assert negated == "Un homme en T-shirt rouge ne court <i>pas</i>."
+    # an empty pair given as such stays a pair of spans
+    assert [s.text for s in prepare("A man is <i></i> running.", lambda c: False).spans] == ["<i>", "</i>"]
