@@ -17,7 +17,7 @@ from translator.clauses import Clause, join_clauses, split_clauses
 from translator.config import DecodeConfig
 from translator.engines import make_engine
 from translator.errors import TranslatorError
-from translator.negation import negate
+from translator.negation import negate, past_negation
 from translator.search import Hypothesis as SearchHypothesis
 from translator.search import StepModel, length_norm, search
 from translator.sentences import split_sentences
@@ -315,7 +315,7 @@ class Translator:
         if not p.negations:
             return text, offsets
         negated = negate(text, p.negations, [{j for i, j, _ in links if i in n.words} for n in p.negations])
-        return negated, moved(text, negated, offsets, after_inserted=True)
+        return negated, [past_negation(negated, at) for at in moved(text, negated, offsets)]
 
     def _forced_attention(self, results: Sequence[TranslationResult]) -> None:
         """Fill in the attention of hypotheses whose text the model did not produce as

@@ -78,6 +78,10 @@ _NOBODY = {"no one": ("someone", "Personne"), "nobody": ("someone", "Personne"),
 _SOMEONE = re.compile(r"^(?:quelqu['’]une?|quelque chose)$", re.IGNORECASE)
 
 
+# "pas" or "jamais" after whitespace, in the tags a `Negation.french` may hold ("<i>pas</i>")
+_NEGATION_WORD = re.compile(r"\s+(?:<[^<>]*>)*(?:pas|jamais)\b(?:</[^<>]*>)*")
+
+
 @dataclasses.dataclass(frozen=True)
 class Negation:
     words: tuple[int, ...]  # the English words (indices into the affirmative's words) of the negated verb
@@ -218,6 +222,14 @@ def negate(translation: str, negations: Sequence[Negation], aligned: Sequence[se
     if subject:
         words = [subject, *words[someone:]]
     return " ".join(words)
+
+
+def past_negation(negated: str, at: int) -> int:
+    """`at`, an offset into a `negate`d translation, moved past the "pas" or "jamais" that
+    follows it: a span the translation had right after the verb ("porte|") goes after the
+    verb's negation ("ne porte pas|"), not inside it."""
+    m = _NEGATION_WORD.match(negated, at)
+    return m.end() if m else at
 
 
 def _someone(words: Sequence[str]) -> int:

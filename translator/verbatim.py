@@ -121,6 +121,7 @@ _PAIRS = {o + c for o, c in CLOSING.items()}  # a span alone inside these takes 
 _ENDING = re.compile(r"\s*([?!][?!.]*|\.{3,}|…)\s*$")  # "?", "!", "?!", "!!!", "...", "…" closing a sentence
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}  # zero-width joiner, text/emoji variation selectors
 _JOINING = "'’-"  # inside a word, between target pieces: no span goes there
+_BOUND = frozenset({"▁se", "▁Se", "▁ne", "▁Ne"})  # French words bound to the verb after them: no span goes after
 _CAPITALS = re.compile(r"\b[A-Z]{3,}\b")  # a word of 3 capitals or more (of 2, an acronym: "GI", "TV", "US")
 
 
@@ -419,22 +420,18 @@ def capitals(translation: str, words: set[int]) -> str:
     return out
 
 
-def moved(old: str, new: str, offsets: Sequence[int], after_inserted: bool = False) -> list[int]:
+def moved(old: str, new: str, offsets: Sequence[int]) -> list[int]:
     """Character offsets into `old` carried over to `new`, an edit of it ("is not running" ->
     "is running", "court" -> "ne court pas"): an offset in or at the edge of text the edit
     kept goes where that text went, one inside text it replaced goes to the start of the
-    replacement. With `after_inserted`, text inserted with a space before it belongs to the
-    word before: an offset right after that word goes after it ("court|" -> "ne court pas|":
-    a span placed after a verb stays out of its French negation)."""
+    replacement."""
     blocks = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
     out = []
     for o in offsets:
         kept = next(((i, j) for op, i, end, j, _ in blocks if op == "equal" and i <= o <= end), None)
         if kept is None:
             kept = next(((o, j) for _, i, end, j, _ in blocks if i <= o < end), (o, len(new)))
-        j = kept[1] + o - kept[0]
-        after = next((j2 for op, i, end, j1, j2 in blocks if op == "insert" and i == o and j1 == j), None)
-        out.append(after if after_inserted and after is not None and new[j : j + 1].isspace() else j)
+        out.append(kept[1] + o - kept[0])
     return out
 
 
@@ -569,12 +566,13 @@ def _argmax(row: Sequence[float]) -> int:
 
 def _word_boundary(pieces: Sequence[str], j: int) -> bool:
     """Whether a span may go between target pieces j-1 and j: a new word, or punctuation, but
-    not an apostrophe or a hyphen inside a word ("l'|atteindre", "T|-|shirt")."""
+    not an apostrophe or a hyphen inside a word ("l'|atteindre", "T|-|shirt"), nor between a
+    pronoun and its verb ("se|préparent")."""
     if j in (0, len(pieces)):
         return True
     nxt, prev = pieces[j], pieces[j - 1]
     if nxt.startswith("▁"):
-        return True
+        return prev not in _BOUND
     if nxt[:1] in _JOINING or prev[-1:] in _JOINING:
         return False
     return not any(c.isalnum() for c in nxt) or not any(c.isalnum() for c in prev)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from translator.negation import Negation, affirm, negate
+from translator.negation import Negation, affirm, negate, past_negation
 from translator.verbatim import moved, prepare, restore
 
 
@@ -159,8 +159,10 @@ def test_prepare_gives_the_model_the_affirmative_and_keeps_the_negations() -> No
 def test_moved_carries_offsets_through_an_edit() -> None:
     old, new = "Un homme court dans le parc.", "Un homme ne court pas dans le parc."
     assert moved(old, new, [0, 8, 14, 27]) == [0, 8, 17, 34]  # after "court": before " pas"
-    # a French negation's words: a span after the verb goes after "pas", one before it before "ne"
-    assert moved(old, new, [0, 8, 9, 14, 27], after_inserted=True) == [0, 8, 9, 21, 34]
+    # where a span goes in a negation: after the verb means after "pas" (or "jamais")
+    assert [past_negation(new, at) for at in (0, 8, 17, 34)] == [0, 8, 21, 34]
+    assert past_negation("Il ne regarde <i>jamais</i> la mer.", 13) == len("Il ne regarde <i>jamais</i>")
+    assert past_negation("Il ne regarde pascal.", 13) == 13
     # an offset inside removed text goes where the removal was
     assert moved("A man is not running.", "A man is running.", [12, 20]) == [9, 16]
 

@@ -213,6 +213,15 @@ def test_no_span_goes_inside_a_word_at_an_apostrophe_or_a_hyphen() -> None:
     assert insertion_points([Span("30°C", 6, True, True)], starts, target, attention) == [3]
 
 
+def test_no_span_goes_between_a_pronoun_and_its_verb() -> None:
+    # source "children prepare to go ." with the span cut before "to"; target "enfants se préparent à aller ."
+    starts = [0, 9, 17, 20, 23]
+    target = ["▁enfants", "▁se", "▁préparent", "▁à", "▁aller", "."]
+    # "se" attends to "prepare", "préparent" to "to": the best split, after "se", is not allowed
+    attention = _identity(6, 5, {0: 0, 1: 1, 2: 2, 3: 2, 4: 3, 5: 4})
+    assert insertion_points([Span("at 3pm", 17, True, True)], starts, target, attention) == [1]
+
+
 def test_insertion_keeps_source_order_and_closing_punctuation() -> None:
     starts = [0, 2, 4]  # "a b ."
     target = ["▁x", "▁y", "."]
