@@ -1,10 +1,12 @@
-"""Add the truecasing word list (`translator/truecase.py`) to a bundle trained before it existed.
+"""Add the word lists made from the training corpus to a bundle trained before they existed.
 
-    python scripts/add_truecase.py --model models/default --corpus data/multi30k/train.en.gz
+    python scripts/add_word_lists.py --model models/default --corpus data/multi30k/train.en.gz
 
-`translator train` writes the list into every bundle it makes, from the English side of its
-training corpus; this script does the same for an existing bundle, from the corpus it was
-trained on, and rewrites the bundle's manifest (the other files are left as they are).
+The lists: the truecasing words (`translator/truecase.py`) and the word counts of the speller
+(`translator/spelling.py`). `translator train` writes both into every bundle it makes, from
+the English side of its training corpus; this script does the same for an existing bundle,
+from the corpus it was trained on, and rewrites the bundle's manifest (the other files are
+left as they are).
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import argparse
 import gzip
 from pathlib import Path
 
-from translator import truecase
-from translator.bundle import atomic_write_bytes, read_manifest, write_manifest
+from translator.bundle import atomic_write_bytes, read_manifest, word_lists, write_manifest
 
 
 def main() -> int:
@@ -26,10 +27,11 @@ def main() -> int:
     read_manifest(model)  # a bundle: fails clearly otherwise
     opener = gzip.open if args.corpus.endswith(".gz") else open
     with opener(args.corpus, "rt", encoding="utf-8") as f:
-        words = truecase.lowercase_words(line.rstrip("\n") for line in f)
-    atomic_write_bytes(model / truecase.FILE, truecase.file_bytes(words))
+        sentences = [line.rstrip("\n") for line in f]
+    for name, data in word_lists(sentences).items():
+        atomic_write_bytes(model / name, data)
+        print(f"{model / name}: {len(data.splitlines()) - 1} words")
     write_manifest(model)
-    print(f"{model / truecase.FILE}: {len(words)} words")
     return 0
 
 

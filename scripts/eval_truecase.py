@@ -67,7 +67,7 @@ def main() -> int:
     args = ap.parse_args()
     tr = Translator(args.model, threads=args.threads, engine=args.engine)
     if not tr.lowercase:
-        raise SystemExit(f"{args.model} has no truecasing list: python scripts/add_truecase.py --model {args.model}")
+        raise SystemExit(f"{args.model} has no truecasing list: python scripts/add_word_lists.py --model {args.model}")
 
     def translate(texts: list[str]) -> list[str]:
         return [r.text for r in tr.translate(texts, beam_size=args.beam)]

@@ -49,8 +49,7 @@ from training.guided_alignment import (
     piece_links,
     read_word_links,
 )
-from translator import truecase
-from translator.bundle import atomic_write_bytes, save_bundle
+from translator.bundle import atomic_write_bytes, save_bundle, word_lists
 from translator.config import DecodeConfig
 from translator.errors import TranslatorError
 from translator.model import Transformer
@@ -585,9 +584,8 @@ class Trainer:
                 "parameters": final.num_parameters(),
             },
         }
-        casing = truecase.file_bytes(truecase.lowercase_words(self._read(self.cfg.train_split)[0]))
         save_bundle(bundle, final, self.out / "spm.model", name=self.out.name, extra=extra,
-                    files={truecase.FILE: casing})  # fmt: skip
+                    files=word_lists(self._read(self.cfg.train_split)[0]))  # fmt: skip
         logger.info("wrote model bundle %s (%s, val BLEU %.2f)", bundle, choice, candidates[choice][0])
         return bundle
 

@@ -4,6 +4,7 @@
     weights.pt      state dict (fp16 to keep the bundle small; loaded as fp32)
     spm.model       the shared SentencePiece model
     truecase.txt    optional: words a sentence's first word is lowercased to (translator/truecase.py)
+    words.txt       optional: the training corpus's English words and counts (translator/spelling.py)
     manifest.json   format version, name, SHA-256 of every file, variants
 
 Every check names the file and the problem; nothing here prints a stack trace
@@ -19,11 +20,13 @@ import logging
 import os
 import pickle
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from translator import spelling, truecase
 from translator.config import ModelConfig
 from translator.errors import TranslatorError
 from translator.model import Transformer
@@ -143,6 +146,15 @@ def build_model(cfg: ModelConfig, state: dict[str, Any], where: Path) -> Transfo
     except RuntimeError as exc:
         raise TranslatorError(f"{where}: weights do not match config.json: {exc}") from None
     return model.eval()
+
+
+def word_lists(sentences: Sequence[str]) -> dict[str, bytes]:
+    """The bundle's optional files, made from the English side of its training corpus: the
+    truecasing words and the speller's word counts, by file name."""
+    return {
+        truecase.FILE: truecase.file_bytes(truecase.lowercase_words(sentences)),
+        spelling.FILE: spelling.file_bytes(spelling.word_counts(sentences)),
+    }
 
 
 def save_bundle(

@@ -131,7 +131,8 @@ MAX_BEAM_SIZE = 128
 # French form, emoticons copied, names and signs in brackets copied; a word in capitals translated in
 # lowercase and its translation put in capitals; 8: a word in capitals given in lowercase whenever
 # the vocabulary holds it whole ("DOGS"), French articles linked to it not put in capitals; a span
-# after a negated verb placed after "pas".
+# after a negated verb placed after "pas", tags around a removed "not" around "pas"; misspelt
+# words corrected (`translator.spelling`).
 TRANSLATION_RULES = 8
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from translator import truecase
+from translator import spelling, truecase
 from translator.bundle import default_model_dir, load_bundle
 from translator.clauses import Clause, join_clauses, split_clauses
 from translator.config import DecodeConfig
@@ -102,6 +102,7 @@ class Translator:
         self.lowercase = truecase.load(self.model_dir)
         # the words a word in capitals is given to the model as, lowercased ("A DOG runs")
         self.known = self.lowercase | self.tokenizer.whole_words()
+        self.speller = spelling.load(self.model_dir)
         self.config = model.cfg
         self.engine: StepModel = make_engine(
             engine, self.model_dir, device, threads, variant, model=model, manifest=self.manifest
@@ -167,7 +168,7 @@ class Translator:
                 for clause in clauses:
                     c = clause.text
                     p = (
-                        prepare(c, self.tokenizer.unknown, self.lowercase, self.known)
+                        prepare(c, self.tokenizer.unknown, self.lowercase, self.known, self.speller)
                         if self.verbatim
                         else Prepared(c, c)
                     )

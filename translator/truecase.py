@@ -27,7 +27,7 @@ from translator.errors import TranslatorError
 
 FILE = "truecase.txt"
 MIN_OPENER = 5  # a word starting this many training sentences capitalized is known to the model that way
-_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _HEADER = "# words lowercased at the start of a sentence (translator/truecase.py)"
 
 
@@ -39,7 +39,7 @@ def lowercase_words(sentences: Iterable[str]) -> list[str]:
     lower: collections.Counter[str] = collections.Counter()
     capital: collections.Counter[str] = collections.Counter()
     for sentence in sentences:
-        words = _WORD.findall(sentence)
+        words = WORD.findall(sentence)
         if words:
             opener[words[0]] += 1
         for word in words[1:]:
@@ -74,7 +74,7 @@ def lower_first(text: str, words: frozenset[str]) -> str | None:
     """`text` with its first word lowercased if `words` has it ("Horses graze." -> "horses
     graze."); None if it does not, or if the word is not capitalized the plain way ("BMX",
     "McDonald", "horses")."""
-    m = _WORD.match(text)
+    m = WORD.match(text)
     if not m:
         return None
     word = m.group()

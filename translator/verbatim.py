@@ -303,19 +303,26 @@ def prepare(
     unknown: Callable[[str], bool],
     lowercase: frozenset[str] = frozenset(),
     known: frozenset[str] = frozenset(),
+    spell: Callable[[str], str | None] | None = None,
 ) -> Prepared:
     """What the model should translate of `sentence`, and what to put back afterwards.
     `unknown`: whether the vocabulary cannot spell a character; `lowercase`: the words a
     sentence's first word is lowercased to (`translator.truecase`); `known`: the words a word
-    in capitals is lowercased to ("A DOG runs")."""
+    in capitals is lowercased to ("A DOG runs"); `spell`: the text with its misspelt words
+    corrected, None if none is (`translator.spelling`)."""
     head, inside, tail = frame(sentence)
     if head or tail:
-        return dataclasses.replace(_prepare(inside, unknown, lowercase, known), source=sentence, frame=(head, tail))
-    return _prepare(sentence, unknown, lowercase, known)
+        prepared = _prepare(inside, unknown, lowercase, known, spell)
+        return dataclasses.replace(prepared, source=sentence, frame=(head, tail))
+    return _prepare(sentence, unknown, lowercase, known, spell)
 
 
 def _prepare(
-    sentence: str, unknown: Callable[[str], bool], lowercase: frozenset[str], known: frozenset[str]
+    sentence: str,
+    unknown: Callable[[str], bool],
+    lowercase: frozenset[str],
+    known: frozenset[str],
+    spell: Callable[[str], str | None] | None,
 ) -> Prepared:
     if not any(c.isalpha() for c in sentence):  # no letters ("...", ":)", "2.", "12345"): nothing to translate
         return Prepared(sentence, "", (Span(sentence.strip(), 0, False, False),) if sentence.strip() else ())
@@ -346,6 +353,9 @@ def _prepare(
             kept += " " if space and kept else ""
         text = kept + INVISIBLE.sub("", unescape(sentence[pos:]))
         spans = tuple(found)
+    corrected = spell(text) if spell else None
+    if corrected is not None:
+        text, spans = _edited(text, corrected, spans)
     ending = _ENDING.search(text)
     if ending and any(c.isalpha() for c in text[: ending.start()]):
         text = text[: ending.start()] + "."

@@ -9,6 +9,7 @@ import pytest
 import torch
 from helpers import reverse_task
 
+from translator import spelling
 from translator.clauses import join_clauses, split_clauses
 from translator.inference import Translator
 from translator.search import repeated_run
@@ -132,6 +133,19 @@ def test_a_word_in_capitals_is_translated_as_in_lowercase_and_its_translation_ca
         assert word in r.text.split()  # and its translation (the reversed word) went back in capitals
         h = r.hypotheses[0]
         assert h.target_tokens == tok.pieces(tok.encode(h.text))  # tokens of the text returned
+
+
+def test_a_misspelt_word_is_translated_as_the_word_it_misspells(tiny_bundle: Path) -> None:
+    assert (tiny_bundle / spelling.FILE).is_file()  # training wrote the corpus's word counts
+    src = ["the green dog sits on a woman", "a small girl jumps in the cat"]
+    typed = ["the gren dog sits on a wmoan", "a smal girl jmups in the cat"]
+    translator = Translator(tiny_bundle, engine="torch")
+    plain = translator.translate(src, beam_size=3)
+    corrected = translator.translate(typed, beam_size=3, return_attention=True)
+    as_typed = Translator(tiny_bundle, engine="torch", verbatim=False).translate(typed, beam_size=3)
+    for p, c, t in zip(plain, corrected, as_typed, strict=True):
+        assert c.text == p.text != t.text
+        assert c.hypotheses[0].attention is not None
 
 
 def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle: Path) -> None:

@@ -1,0 +1,63 @@
+"""The speller: misspelt words corrected to corpus words, everything else left alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from translator import spelling
+from translator.errors import TranslatorError
+from translator.verbatim import prepare
+
+COUNTS = {"walking": 50, "building": 20, "bull": 5, "rider": 9, "t-shirt": 30, "shirt": 80, "cliff": 7, "clip": 2}
+
+
+@pytest.mark.parametrize(
+    ("word", "fixed"),
+    [
+        ("wlaking", "walking"),  # two letters swapped
+        ("buiding", "building"),  # a letter left out
+        ("builldng", None),  # two edits away: left alone
+        ("walkinng", "walking"),  # a letter too many
+        ("bullrider", "bull rider"),  # two words run together
+        ("clif", "cliff"),  # one edit from "cliff" and from "clip": the corpus's more frequent
+        ("tshirt", "shirt"),  # "shirt" (80) over "t-shirt" (30)
+        ("walking", None),  # a corpus word
+        ("grazing", None),  # an English word the corpus never had
+        ("wlk", None),  # too short to guess
+        ("qqqqqq", None),  # nothing one edit away
+    ],
+)
+def test_a_word_is_corrected_to_the_most_frequent_corpus_word_one_edit_away(word: str, fixed: str | None) -> None:
+    assert spelling.Speller(COUNTS).word(word) == fixed
+
+
+def test_only_lowercase_words_on_their_own_are_corrected() -> None:
+    speller = spelling.Speller(COUNTS)
+    assert speller("A man is wlaking past a buiding.") == "A man is walking past a building."
+    # names, words in capitals, parts of hyphenated words and contractions stay
+    assert speller("Wlaking with BUIDING and blue-buiding, buiding's.") is None
+    assert speller("A man is walking.") is None
+
+
+def test_counts_round_trip_and_a_bad_file_is_a_clear_error(tmp_path: Path) -> None:
+    assert spelling.load(tmp_path) is None  # a bundle without the file: no speller
+    counts = spelling.word_counts(["A man in a T-shirt is walking.", "The man is walking."])
+    assert counts["walking"] == 2 and counts["t-shirt"] == 1 and counts["the"] == 1 and counts["man"] == 2
+    (tmp_path / spelling.FILE).write_bytes(spelling.file_bytes(counts))
+    speller = spelling.load(tmp_path)
+    assert speller is not None and speller.counts == dict(counts)
+    (tmp_path / spelling.FILE).write_bytes(b"walking two\n")
+    with pytest.raises(TranslatorError, match="cannot read the word counts"):
+        spelling.load(tmp_path)
+    (tmp_path / spelling.FILE).write_bytes(b"\xff\xfe")
+    with pytest.raises(TranslatorError, match=spelling.FILE):
+        spelling.load(tmp_path)
+
+
+def test_prepare_corrects_the_text_and_moves_the_spans() -> None:
+    p = prepare("A man is wlaking home at 3:30pm.", lambda c: False, spell=spelling.Speller(COUNTS))
+    assert p.text == "A man is walking home."
+    assert [(s.text, s.at) for s in p.spans] == [("à 15 h 30", len("A man is walking home"))]
+    assert prepare("A man is wlaking home.", lambda c: False).text == "A man is wlaking home."  # no speller

@@ -1,0 +1,118 @@
+"""Misspelt words, corrected to the word of the training corpus they most likely are.
+
+People's captions have typos ("a man demonstarting", "carying", "buiding") and words run
+together ("bullrider", "racecar"). The model never saw those spellings: SentencePiece cuts
+them into pieces rarely seen together, and the model garbles the word, often its
+neighbours too ("A man is wlaking his dog." -> "Un homme est en train de faire un chien.").
+Spelling checkers fix such words before anything reads them; so does this product.
+
+A lowercase word of `MIN_LENGTH` letters or more that the training corpus never had, and
+that is no English word either (not in lemminflect's lexicon, already a dependency), is
+replaced with the corpus word one edit away (a letter deleted, inserted or replaced, two
+neighbours swapped, a hyphen inserted; or a space, between two corpus words of 3 letters or
+more) that the corpus has most often. Words the corpus or the lexicon knows ("fox", "selfie"
+if the corpus had it), capitalized words (names: "Maria", "Eiffel"), short words ("dgo") and
+words with no corpus word one edit away stay as they are.
+
+The counts come from the training corpus's English side (`word_counts`), saved in the model
+bundle (`FILE`, written by `translator train`; `scripts/add_word_lists.py` adds it to an
+older bundle). A bundle without the file has no speller.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import string
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from lemminflect import getAllLemmas
+
+from translator.errors import TranslatorError
+from translator.truecase import WORD
+
+FILE = "words.txt"
+MIN_LENGTH = 4  # shorter words have too many neighbours ("dgo": "dog", "ego", "do")
+_MIN_PART = 3  # a word split in two: both parts this long ("bullrider" -> "bull rider", not "server al")
+_HEADER = "# the training corpus's English words and their counts (translator/spelling.py)"
+# a lowercase word on its own: not part of a hyphenated word, a contraction, a number or a name
+_LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+
+
+def word_counts(sentences: Iterable[str]) -> collections.Counter[str]:
+    """How often each word (lowercased; hyphenated words whole: "t-shirt") occurs in `sentences`."""
+    counts: collections.Counter[str] = collections.Counter()
+    for sentence in sentences:
+        counts.update(w.lower() for w in WORD.findall(sentence))
+    return counts
+
+
+def file_bytes(counts: collections.Counter[str]) -> bytes:
+    """The bundle file's contents: "word count" lines, most frequent first, after a header."""
+    return "\n".join([_HEADER, *(f"{w} {n}" for w, n in counts.most_common())]).encode("utf-8") + b"\n"
+
+
+def load(model_dir: Path) -> Speller | None:
+    """The bundle's speller, None if it has no `FILE`; an unreadable file is a clear error."""
+    path = model_dir / FILE
+    if not path.is_file():
+        return None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        counts = {w: int(n) for w, n in (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))}
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise TranslatorError(f"{path}: cannot read the word counts: {exc}") from None
+    return Speller(counts)
+
+
+class Speller:
+    """Corrects misspelt words against a corpus's word counts."""
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+
+    def __call__(self, text: str) -> str | None:
+        """`text` with its misspelt words corrected ("A man is wlaking." -> "A man is
+        walking."); None if none is."""
+        found = self.corrections(text)
+        out, pos = [], 0
+        for m, fixed in found:
+            out += [text[pos : m.start()], fixed]
+            pos = m.end()
+        return "".join([*out, text[pos:]]) if found else None
+
+    def corrections(self, text: str) -> list[tuple[re.Match[str], str]]:
+        """The misspelt words of `text` (matches) and their corrections, in order."""
+        found = ((m, self.word(m.group())) for m in _LOWERCASE.finditer(text))
+        return [(m, fixed) for m, fixed in found if fixed is not None]
+
+    def word(self, word: str) -> str | None:
+        """The correction of a lowercase `word`, None if it needs none or has none."""
+        if len(word) < MIN_LENGTH or word in self.counts or getAllLemmas(word):
+            return None
+        found = {c: n for c in _edits(word) if (n := self._count(c))}
+        return max(found, key=lambda c: (found[c], c)) if found else None
+
+    def _count(self, candidate: str) -> int:
+        """How often the corpus has `candidate`; for two words, the rarer's count."""
+        if " " not in candidate:
+            return self.counts.get(candidate, 0)
+        parts = candidate.split(" ")
+        return min(self.counts.get(p, 0) if len(p) >= _MIN_PART else 0 for p in parts)
+
+
+def _edits(word: str) -> Iterator[str]:
+    """The strings one edit away from `word`: a letter deleted, replaced or inserted, two
+    neighbours swapped, a hyphen or a space inserted inside."""
+    for i in range(len(word) + 1):
+        head, tail = word[:i], word[i:]
+        if tail:
+            yield head + tail[1:]
+            yield from (head + c + tail[1:] for c in string.ascii_lowercase if c != tail[0])
+        if len(tail) > 1:
+            yield head + tail[1] + tail[0] + tail[2:]
+        yield from (head + c + tail for c in string.ascii_lowercase)
+        if head and tail:
+            yield head + "-" + tail
+            yield head + " " + tail
