@@ -15,6 +15,10 @@ most often. Two measurements, with everything else as shipped:
   back to the word typed, and BLEU off and on, against the clean sentences' translations
   (the ceiling).
 
+- British spellings in val: the sentences with a word the speller maps from British to
+  American spelling ("gray" -> "grey", "color" -> "colour", "center" -> "centre"), written
+  the British way; BLEU off and on, against the clean sentences' translations.
+
 The engine is torch by default, whose translations do not depend on the batch (so the
 unchanged sentences need translating once).
 """
@@ -35,6 +39,14 @@ from translator.inference import Translator
 from translator.spelling import MIN_LENGTH, Speller
 
 SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
+# American spellings (a word's start) and the British: to write val the British way
+BRITISH = {
+    "gray": "grey", "color": "colour", "center": "centre", "theater": "theatre", "favorite": "favourite",
+    "neighborhood": "neighbourhood", "traveling": "travelling", "jewelry": "jewellery", "tire": "tyre",
+    "pajama": "pyjama", "airplane": "aeroplane", "curb": "kerb", "mustache": "moustache", "harbor": "harbour",
+    "practicing": "practising", "organized": "organised", "armor": "armour",
+}  # fmt: skip
+_AMERICAN = re.compile(r"\b(" + "|".join(BRITISH) + r")(?=(?:s|ful|ed|ing|ish)?\b)")
 _LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]{5,}(?![\w'’-])")
 
 
@@ -108,6 +120,15 @@ def main() -> int:
         "bleu_on": bleu(on, [refs[k] for k in chosen]),
         "bleu_ceiling": bleu([clean["val"][k] for k in chosen], [refs[k] for k in chosen]),
     }
+    british = [(k, b) for k, s in enumerate(sources) if (b := _AMERICAN.sub(lambda m: BRITISH[m.group(1)], s)) != s]
+    b_off, b_on = translate([b for _, b in british], spell=False), translate([b for _, b in british])
+    b_refs = [refs[k] for k, _ in british]
+    uk = {
+        "sentences": len(british),
+        "bleu_off": bleu(b_off, b_refs),
+        "bleu_on": bleu(b_on, b_refs),
+        "bleu_ceiling": bleu([clean["val"][k] for k, _ in british], b_refs),
+    }
     typo_examples = [[t[0], f"{t[1]} → {t[2]}", a, b] for (_, t), a, b in list(zip(made, off, on, strict=True))[:8]]
     report = {
         **report_header(args, tr),
@@ -116,6 +137,7 @@ def main() -> int:
         "corrections": [list(c) for c in corrections],
         "examples": examples,
         "typos in val": injected,
+        "british spellings in val": uk,
     }
     md = [
         "# Spelling: misspelt words corrected before translation, on against off",
@@ -145,6 +167,18 @@ def main() -> int:
         ),
         "",
         *md_table(["source", "typo", "off", "on"], typo_examples),
+        "",
+        "## British spellings in val",
+        "",
+        f"The {uk['sentences']} val sentences with a word of which the speller knows the British spelling, "
+        "written the British way ('A grey dog', 'a colourful shirt'); the ceiling: as they are, translated.",
+        "",
+        *md_table(["sentences", "BLEU off", "BLEU on", "BLEU ceiling"], [uk.values()]),
+        "",
+        *md_table(
+            ["source", "off", "on"],
+            [[b, x, y] for (_, b), x, y in list(zip(british, b_off, b_on, strict=True))[: args.examples]],
+        ),
     ]
     write_report(args.out, report, md)
     return 0

@@ -14,6 +14,11 @@ more) that the corpus has most often. Words the corpus or the lexicon knows ("fo
 if the corpus had it), capitalized words (names: "Maria", "Eiffel"), short words ("dgo") and
 words with no corpus word one edit away stay as they are.
 
+British spellings are words, but the corpus (American captions) has few: "grey" 0 times
+against "gray" 343, "centre" once against "center" 31. A word the corpus has that much
+less often than its American spelling ("colour", "centre", "organise", "travelling",
+"catalogue", "grey", "tyre": `_american`) becomes that spelling.
+
 The counts come from the training corpus's English side (`word_counts`), saved in the model
 bundle (`FILE`, written by `translator train`; `scripts/add_word_lists.py` adds it to an
 older bundle). A bundle without the file has no speller.
@@ -35,6 +40,30 @@ from translator.truecase import WORD
 FILE = "words.txt"
 MIN_LENGTH = 4  # shorter words have too many neighbours ("dgo": "dog", "ego", "do")
 _MIN_PART = 3  # a word split in two: both parts this long ("bullrider" -> "bull rider", not "server al")
+# a British spelling becomes the American one if the corpus has that more than this many times
+# as often, and twice or more ("centre" 1, "center" 31; "travelling" 2, "traveling" 11)
+_MORE = 5
+# British spellings (a pattern) and the American (its replacement); `_american`
+_BRITISH = [
+    (re.compile(p), a)
+    for p, a in [
+        (r"(?<=[a-z]{3})our(?=s?$|ful|ite|hood|ing|ed|er|ly|ist)", "or"),
+        (r"(?<=[a-z]{2}[^aeiou])re(?=s?$|d$)", "er"),
+        (r"(?<=[a-z]{2})is(?=e[sd]?$|ing$|ation)", "iz"),
+        (r"(?<=[a-z])yse(?=[sd]?$)", "yze"),
+        (r"(?<=[aeiou])ll(?=ed$|ing$|er$|ers$|ery$)", "l"),
+        (r"(?<=[a-z]{3})ogue(?=s?$)", "og"),
+        (r"^practis", "practic"),
+        (r"grey", "gray"),
+        (r"^tyre", "tire"),
+        (r"^pyjama", "pajama"),
+        (r"^aeroplane", "airplane"),
+        (r"^kerb", "curb"),
+        (r"moustache", "mustache"),
+        (r"^plough", "plow"),
+        (r"jewellery", "jewelry"),
+    ]
+]
 _HEADER = "# the training corpus's English words and their counts (translator/spelling.py)"
 # a lowercase word on its own: not part of a hyphenated word, a contraction, a number or a name
 _LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
@@ -89,9 +118,15 @@ class Speller:
 
     def word(self, word: str) -> str | None:
         """The correction of a lowercase `word`, None if it needs none or has none."""
-        if len(word) < MIN_LENGTH or word in self.counts or getAllLemmas(word):
+        if len(word) < MIN_LENGTH:
             return None
-        found = {c: n for c in _edits(word) if (n := self._count(c))}
+        n = self.counts.get(word, 0)
+        american = [c for c in _american(word) if self.counts.get(c, 0) > max(_MORE * n, 1)]
+        if american:
+            return max(american, key=lambda c: (self.counts[c], c))
+        if n or getAllLemmas(word):
+            return None
+        found = {c: k for c in _edits(word) if (k := self._count(c))}
         return max(found, key=lambda c: (found[c], c)) if found else None
 
     def _count(self, candidate: str) -> int:
@@ -100,6 +135,15 @@ class Speller:
             return self.counts.get(candidate, 0)
         parts = candidate.split(" ")
         return min(self.counts.get(p, 0) if len(p) >= _MIN_PART else 0 for p in parts)
+
+
+def _american(word: str) -> Iterator[str]:
+    """The American spellings `word` may have, if it is British: "colour" -> "color", "centre"
+    -> "center", "organise" -> "organize", "travelling" -> "traveling", "catalogue" ->
+    "catalog", "grey" -> "gray" (and the words they are part of: "colourful", "centres")."""
+    for british, american in _BRITISH:
+        for m in british.finditer(word):
+            yield word[: m.start()] + m.expand(american) + word[m.end() :]
 
 
 def _edits(word: str) -> Iterator[str]:

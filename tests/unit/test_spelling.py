@@ -10,7 +10,11 @@ from translator import spelling
 from translator.errors import TranslatorError
 from translator.verbatim import prepare
 
-COUNTS = {"walking": 50, "building": 20, "bull": 5, "rider": 9, "t-shirt": 30, "shirt": 80, "cliff": 7, "clip": 2}
+COUNTS = {
+    **{"walking": 50, "building": 20, "bull": 5, "rider": 9, "t-shirt": 30, "shirt": 80, "cliff": 7, "clip": 2},
+    **{"gray": 300, "color": 20, "colorful": 100, "colourful": 2, "center": 30, "centre": 1, "theater": 3},
+    **{"theatre": 1, "four": 90, "for": 900},
+}
 
 
 @pytest.mark.parametrize(
@@ -27,6 +31,13 @@ COUNTS = {"walking": 50, "building": 20, "bull": 5, "rider": 9, "t-shirt": 30, "
         ("grazing", None),  # an English word the corpus never had
         ("wlk", None),  # too short to guess
         ("qqqqqq", None),  # nothing one edit away
+        # British spellings, for the American the corpus has more than 5 times as often (and twice or more)
+        ("grey", "gray"),
+        ("colour", "color"),
+        ("colourful", "colorful"),
+        ("centre", "center"),
+        ("theatre", None),  # "theater" 3, "theatre" 1
+        ("four", None),  # not "for": a word, not a British spelling
     ],
 )
 def test_a_word_is_corrected_to_the_most_frequent_corpus_word_one_edit_away(word: str, fixed: str | None) -> None:
