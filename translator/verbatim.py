@@ -372,10 +372,10 @@ def _prepare(
     if said is not None:
         text, spans = _edited(text, said[1] + ".", spans)
     negated = affirm(text)  # (a negative question's statement is negated)
+    negations: tuple[Negation, ...] = ()
     if negated is not None:
-        affirmed, edited = _edited(text, negated[0], spans)
-        text, (spans, negations) = affirmed, _marked_negations(spans, edited, negated[1])
-        negated = (text, negations)
+        text, moved_spans = _edited(text, negated[0], spans)
+        spans, negations = _marked_negations(spans, moved_spans, negated[1])
     emphasis = None if upper else unemphasized(text, known)
     text, emphasized = emphasis or (text, ())
     lowered = lower_first(text, lowercase)
@@ -388,7 +388,7 @@ def _prepare(
         upper,
         ending.group(1) if ending else "",
         said[0] if said else None,
-        negations=negated[1] if negated else (),
+        negations=negations,
         lowered=lowered is not None,
         continues=continues,
         emphasized=emphasized,
