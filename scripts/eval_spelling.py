@@ -32,11 +32,10 @@ from pathlib import Path
 
 import sacrebleu
 from eval_common import eval_parser, md_table, report_header, write_report
-from lemminflect import getAllLemmas
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
-from translator.spelling import MIN_LENGTH, Speller
+from translator.spelling import MIN_LENGTH, Speller, is_english
 
 SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
 # American spellings (a word's start) and the British: to write val the British way
@@ -66,7 +65,7 @@ def typo(sentence: str, speller: Speller, rng: random.Random) -> tuple[str, str,
         c = rng.choice(string.ascii_lowercase)
         edits = [w[:i] + w[i + 1 :], w[:i] + c + w[i:], w[:i] + c + w[i + 1 :], w[:i] + w[i + 1] + w[i] + w[i + 2 :]]
         t = rng.choice(edits)
-        if len(t) >= MIN_LENGTH and t != w and t not in speller.counts and not getAllLemmas(t):
+        if len(t) >= MIN_LENGTH and t != w and t not in speller.counts and not is_english(t):
             return sentence[: m.start()] + t + sentence[m.end() :], w, t
     return None
 

@@ -7,12 +7,12 @@ neighbours too ("A man is wlaking his dog." -> "Un homme est en train de faire u
 Spelling checkers fix such words before anything reads them; so does this product.
 
 A lowercase word of `MIN_LENGTH` letters or more that the training corpus never had, and
-that is no English word either (not in lemminflect's lexicon, already a dependency), is
+that is no English word either (not in pyspellchecker's English word list), is
 replaced with the corpus word one edit away (a letter deleted, inserted or replaced, two
 neighbours swapped, a hyphen inserted; or a space, between two corpus words of 3 letters or
-more) that the corpus has most often. Words the corpus or the lexicon knows ("fox", "selfie"
-if the corpus had it), capitalized words (names: "Maria", "Eiffel"), short words ("dgo") and
-words with no corpus word one edit away stay as they are.
+more) that the corpus has most often. Words the corpus or the word list knows ("fox", "tabs",
+"roger"), capitalized words (names: "Maria", "Eiffel"), short words ("dgo") and words with
+no corpus word one edit away stay as they are.
 
 British spellings are words, but the corpus (American captions) has few: "grey" 0 times
 against "gray" 343, "centre" once against "center" 31. A word the corpus has that much
@@ -27,12 +27,12 @@ older bundle). A bundle without the file has no speller.
 from __future__ import annotations
 
 import collections
+import functools
 import re
 import string
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-from lemminflect import getAllLemmas
+from typing import Any
 
 from translator.errors import TranslatorError
 from translator.truecase import WORD
@@ -124,7 +124,7 @@ class Speller:
         american = [c for c in _american(word) if self.counts.get(c, 0) > max(_MORE * n, 1)]
         if american:
             return max(american, key=lambda c: (self.counts[c], c))
-        if n or getAllLemmas(word):
+        if n or is_english(word):
             return None
         found = {c: k for c in _edits(word) if (k := self._count(c))}
         return max(found, key=lambda c: (found[c], c)) if found else None
@@ -135,6 +135,20 @@ class Speller:
             return self.counts.get(candidate, 0)
         parts = candidate.split(" ")
         return min(self.counts.get(p, 0) if len(p) >= _MIN_PART else 0 for p in parts)
+
+
+def is_english(word: str) -> bool:
+    """Whether pyspellchecker's English word list (160,000 words, names among them) has the
+    lowercase `word`."""
+    return word in _english()
+
+
+@functools.cache
+def _english() -> Any:
+    """pyspellchecker's English checker, loaded on first use (half a second)."""
+    from spellchecker import SpellChecker
+
+    return SpellChecker(language="en", distance=1)
 
 
 def _american(word: str) -> Iterator[str]:

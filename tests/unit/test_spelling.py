@@ -13,7 +13,7 @@ from translator.verbatim import prepare
 COUNTS = {
     **{"walking": 50, "building": 20, "bull": 5, "rider": 9, "t-shirt": 30, "shirt": 80, "cliff": 7, "clip": 2},
     **{"gray": 300, "color": 20, "colorful": 100, "colourful": 2, "center": 30, "centre": 1, "theater": 3},
-    **{"theatre": 1, "four": 90, "for": 900},
+    **{"theatre": 1, "four": 90, "for": 900, "tags": 40},
 }
 
 
@@ -29,6 +29,7 @@ COUNTS = {
         ("tshirt", "shirt"),  # "shirt" (80) over "t-shirt" (30)
         ("walking", None),  # a corpus word
         ("grazing", None),  # an English word the corpus never had
+        ("tabs", None),  # another: not "tags"
         ("wlk", None),  # too short to guess
         ("qqqqqq", None),  # nothing one edit away
         # British spellings, for the American the corpus has more than 5 times as often (and twice or more)
