@@ -6,13 +6,15 @@ them into pieces rarely seen together, and the model garbles the word, often its
 neighbours too ("A man is wlaking his dog." -> "Un homme est en train de faire un chien.").
 Spelling checkers fix such words before anything reads them; so does this product.
 
-A lowercase word of `MIN_LENGTH` letters or more that the training corpus never had, and
-that is no English word either (not in pyspellchecker's English word list), is
-replaced with the corpus word one edit away (a letter deleted, inserted or replaced, two
+A lowercase word of `MIN_LENGTH` letters or more that is no English word (not in
+pyspellchecker's English word list) and that the training corpus never had, or had as a
+typo of its own (`_RARE` times at most, and `_MORE` times less often than the word), is replaced with the corpus word
+one edit away (a letter deleted, inserted or replaced, two
 neighbours swapped, a hyphen inserted; or a space, between two corpus words of 3 letters or
-more) that the corpus has most often. Words the corpus or the word list knows ("fox", "tabs",
-"roger"), capitalized words (names: "Maria", "Eiffel"), short words ("dgo") and words with
-no corpus word one edit away stay as they are.
+more, in a word the corpus never had) that the corpus has most often; so is the sentence's first word, in lowercase, and
+capitalized again ("Peopel" -> "People"). Words the corpus or the word list knows ("fox",
+"tabs", "roger"; "Maria", "Eiffel" first), other capitalized words (names), short words
+("dgo") and words with no corpus word one edit away stay as they are.
 
 British spellings are words, but the corpus (American captions) has few: "grey" 0 times
 against "gray" 343, "centre" once against "center" 31. A word the corpus has that much
@@ -38,10 +40,12 @@ from translator.errors import TranslatorError
 from translator.truecase import WORD
 
 FILE = "words.txt"
+_RARE = 2  # a word the corpus has more often than this is no typo of its own ("frisbees", "hoodies")
 MIN_LENGTH = 4  # shorter words have too many neighbours ("dgo": "dog", "ego", "do")
 _MIN_PART = 3  # a word split in two: both parts this long ("bullrider" -> "bull rider", not "server al")
-# a British spelling becomes the American one if the corpus has that more than this many times
-# as often, and twice or more ("centre" 1, "center" 31; "travelling" 2, "traveling" 11)
+# a British spelling (or a typo the corpus has) becomes the American one (the word) if the
+# corpus has that more than this many times as often, and twice or more ("centre" 1, "center"
+# 31; "travelling" 2, "traveling" 11; "childern" 2, "children" 758)
 _MORE = 5
 # British spellings (a pattern) and the American (its replacement); `_american`
 _BRITISH = [
@@ -67,6 +71,7 @@ _BRITISH = [
 _HEADER = "# the training corpus's English words and their counts (translator/spelling.py)"
 # a lowercase word on its own: not part of a hyphenated word, a contraction, a number or a name
 _LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+_FIRST = re.compile(r"^[A-Z][a-z]+(?![\w'’-])")  # a sentence's first word, capitalized
 
 
 def word_counts(sentences: Iterable[str]) -> collections.Counter[str]:
@@ -112,21 +117,30 @@ class Speller:
         return "".join([*out, text[pos:]]) if found else None
 
     def corrections(self, text: str) -> list[tuple[re.Match[str], str]]:
-        """The misspelt words of `text` (matches) and their corrections, in order."""
-        found = ((m, self.word(m.group())) for m in _LOWERCASE.finditer(text))
-        return [(m, fixed) for m, fixed in found if fixed is not None]
+        """The misspelt words of `text` (matches) and their corrections, in order; its first
+        word too, capitalized ("Peopel" -> "People"), unless the word list has it in lowercase
+        (names: "Maria", "Boston")."""
+        found = []
+        first = _FIRST.match(text)
+        if first is not None:
+            fixed = self.word(first.group().lower())
+            if fixed is not None:
+                found.append((first, fixed[:1].upper() + fixed[1:]))
+        found += ((m, fixed) for m in _LOWERCASE.finditer(text) if (fixed := self.word(m.group())) is not None)
+        return found
 
     def word(self, word: str) -> str | None:
         """The correction of a lowercase `word`, None if it needs none or has none."""
         if len(word) < MIN_LENGTH:
             return None
-        n = self.counts.get(word, 0)
+        n = self.counts.get(word, 0)  # (the corpus has typos too: "childern" twice, "children" 758 times)
         american = [c for c in _american(word) if self.counts.get(c, 0) > max(_MORE * n, 1)]
         if american:
             return max(american, key=lambda c: (self.counts[c], c))
-        if n or is_english(word):
+        if is_english(word) or n > _RARE:
             return None
-        found = {c: k for c in _edits(word) if (k := self._count(c))}
+        # (a word the corpus has is not split: "parkour", not "park our")
+        found = {c: k for c in _edits(word) if (k := self._count(c)) > _MORE * n and not (n and " " in c)}
         return max(found, key=lambda c: (found[c], c)) if found else None
 
     def _count(self, candidate: str) -> int:

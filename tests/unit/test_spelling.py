@@ -13,7 +13,7 @@ from translator.verbatim import prepare
 COUNTS = {
     **{"walking": 50, "building": 20, "bull": 5, "rider": 9, "t-shirt": 30, "shirt": 80, "cliff": 7, "clip": 2},
     **{"gray": 300, "color": 20, "colorful": 100, "colourful": 2, "center": 30, "centre": 1, "theater": 3},
-    **{"theatre": 1, "four": 90, "for": 900, "tags": 40},
+    **{"theatre": 1, "four": 90, "for": 900, "tags": 40, "childern": 1, "children": 700, "childen": 3},
 }
 
 
@@ -39,6 +39,9 @@ COUNTS = {
         ("centre", "center"),
         ("theatre", None),  # "theater" 3, "theatre" 1
         ("four", None),  # not "for": a word, not a British spelling
+        # the corpus's own typos: once or twice, and a corpus word one edit away over 5 times as often
+        ("childern", "children"),
+        ("childen", None),  # 3 times: a word of the corpus
     ],
 )
 def test_a_word_is_corrected_to_the_most_frequent_corpus_word_one_edit_away(word: str, fixed: str | None) -> None:
@@ -49,8 +52,15 @@ def test_only_lowercase_words_on_their_own_are_corrected() -> None:
     speller = spelling.Speller(COUNTS)
     assert speller("A man is wlaking past a buiding.") == "A man is walking past a building."
     # names, words in capitals, parts of hyphenated words and contractions stay
-    assert speller("Wlaking with BUIDING and blue-buiding, buiding's.") is None
+    assert speller("A Wlaking man with BUIDING and blue-buiding, buiding's.") is None
     assert speller("A man is walking.") is None
+
+
+def test_the_first_word_is_corrected_in_lowercase_and_capitalized_again() -> None:
+    speller = spelling.Speller(COUNTS)
+    assert speller("Childern are wlaking.") == "Children are walking."
+    assert speller("Maria is wlaking.") == "Maria is walking."  # a name the word list has
+    assert speller("Buiding-site.") is None  # part of a hyphenated word
 
 
 def test_counts_round_trip_and_a_bad_file_is_a_clear_error(tmp_path: Path) -> None:
