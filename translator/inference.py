@@ -249,10 +249,12 @@ class Translator:
         """The result for one sentence. Where `prepare` cut spans out, they are put back
         (`translator.verbatim`), as is a closing "?" or "!" that the model saw as ".";
         the tokens are then those of the texts as given and
-        returned; their attention is then left to `_forced_attention` (None here). A
-        sentence in capitals, or with its first word lowercased (`translator.truecase`),
-        keeps the tokens and attention of the text the model translated."""
-        if not p.put_back:  # (a copied sentence is one span)
+        returned; their attention is then left to `_forced_attention` (None here), as for
+        a sentence with a word the speller split in two ("bullrider": `translator.spelling`),
+        whose words are not the text's one for one. A sentence in capitals, with its first
+        word lowercased (`translator.truecase`) or other words corrected, keeps the tokens and
+        attention of the text the model translated."""
+        if not p.put_back and len(p.text.split()) == len(p.source.split()):  # (a copied sentence is one span)
             return TranslationResult(
                 p.source,
                 self.tokenizer.pieces(source),

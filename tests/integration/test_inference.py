@@ -146,6 +146,13 @@ def test_a_misspelt_word_is_translated_as_the_word_it_misspells(tiny_bundle: Pat
     for p, c, t in zip(plain, corrected, as_typed, strict=True):
         assert c.text == p.text != t.text
         assert c.hypotheses[0].attention is not None
+    # a word split in two: the tokens (and attention) are the text's as typed, word for word
+    joined = translator.translate(["the greendog sits on a woman"], beam_size=3, return_attention=True)[0]
+    assert joined.text == translator.translate(["the green dog sits on a woman"], beam_size=3)[0].text
+    tok = translator.tokenizer
+    assert joined.source_tokens == tok.pieces(tok.encode("the greendog sits on a woman"))
+    attention = joined.hypotheses[0].attention
+    assert attention is not None and attention.shape[-1] == len(joined.source_tokens) + 1
 
 
 def test_a_question_is_translated_as_a_statement_and_keeps_its_mark(tiny_bundle: Path) -> None:
