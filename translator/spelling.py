@@ -2,19 +2,20 @@
 
 People's captions have typos ("a man demonstarting", "carying", "buiding") and words run
 together ("bullrider", "racecar"). The model never saw those spellings: SentencePiece cuts
-them into pieces rarely seen together, and the model garbles the word, often its
-neighbours too ("A man is wlaking his dog." -> "Un homme est en train de faire un chien.").
+them into pieces rarely seen together, and the model garbles the word ("A boy wearing
+headphzones" -> "Un garçon portant des clous", reports/spelling.md), often its neighbours too.
 Spelling checkers fix such words before anything reads them; so does this product.
 
 A lowercase word of `MIN_LENGTH` letters or more that is no English word (not in
 pyspellchecker's English word list) and that the training corpus never had, or had as a
-typo of its own (`_RARE` times at most, and `_MORE` times less often than the word), is replaced with the corpus word
-one edit away (a letter deleted, inserted or replaced, two
-neighbours swapped, a hyphen inserted; or a space, between two corpus words of 3 letters or
-more, in a word the corpus never had) that the corpus has most often; so is the sentence's first word, in lowercase, and
-capitalized again ("Peopel" -> "People"). Words the corpus or the word list knows ("fox",
-"tabs", "roger"; "Maria", "Eiffel" first), other capitalized words (names), short words
-("dgo") and words with no corpus word one edit away stay as they are.
+typo of its own (`_RARE` times at most, `_MORE` times less often than the word), is
+replaced with the corpus word one edit away that the corpus has most often: a letter
+deleted, inserted or replaced, two neighbours swapped, a hyphen inserted; or a space, between
+two corpus words of 3 letters or more, in a word the corpus never had. So is the sentence's
+first word, in lowercase, and capitalized again ("Peopel" -> "People"). Words the corpus or
+the word list knows ("fox", "tabs", "roger"; "Maria", "Eiffel" first), other capitalized
+words (names), short words ("dgo") and words with no corpus word one edit away stay as they
+are.
 
 British spellings are words, but the corpus (American captions) has few: "grey" 0 times
 against "gray" 343, "centre" once against "center" 31. A word the corpus has that much
