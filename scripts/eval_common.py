@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import sacrebleu
+
 import translator.verbatim
 
 
@@ -35,6 +37,11 @@ def report_header(args: argparse.Namespace, translator: Any) -> dict[str, Any]:
         "model": args.model,
         "engine": str(getattr(translator.engine, "name", "?")),
     }
+
+
+def bleu(hyps: list[str], refs: list[str]) -> float:
+    """Corpus sacreBLEU of `hyps` against `refs` (one reference each), 2 decimals; 0.0 for none."""
+    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2) if hyps else 0.0
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:

@@ -30,8 +30,7 @@ import re
 import string
 from pathlib import Path
 
-import sacrebleu
-from eval_common import eval_parser, md_table, report_header, write_report
+from eval_common import bleu, eval_parser, md_table, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -47,10 +46,6 @@ BRITISH = {
 }  # fmt: skip
 _AMERICAN = re.compile(r"\b(" + "|".join(BRITISH) + r")(?=(?:s|ful|ed|ing|ish)?\b)")
 _LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]{5,}(?![\w'’-])")
-
-
-def bleu(hyps: list[str], refs: list[str]) -> float:
-    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2) if hyps else 0.0
 
 
 def typo(sentence: str, speller: Speller, rng: random.Random) -> tuple[str, str, str] | None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sacrebleu
-from eval_common import eval_parser, md_table, off_and_on, report_header, write_report
+from eval_common import bleu, eval_parser, md_table, off_and_on, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -31,10 +31,6 @@ from translator.verbatim import prepare
 
 SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
 CAPITALS = re.compile(r"\b[A-ZÀ-Ý]{3,}\b")
-
-
-def bleu(hyps: list[str], refs: list[str]) -> float:
-    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2) if hyps else 0.0
 
 
 def emphasis_rows(

@@ -44,8 +44,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import sacrebleu
-from eval_common import eval_parser, md_table, report_header, write_report
+from eval_common import bleu, eval_parser, md_table, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -77,10 +76,6 @@ BRACKETS = {
 }
 # brackets, quotes around some words
 HELD = {("(", ")"): re.compile(r"\(\s*\w[^()]*\)"), ('"', '"'): re.compile(r'"\s*\w[^"]*"')}
-
-
-def bleu(hyps: list[str], refs: list[str]) -> float:
-    return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
 
 
 def without(text: str, span: str) -> str:
