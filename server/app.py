@@ -89,6 +89,8 @@ class TranslatorApp:
             max_input_tokens=c.max_tokens_per_text,
         )
         translator.translate([c.warmup_text], beam_size=1)
+        if translator.speller is not None:
+            translator.speller.load_word_list()
         return translator
 
     async def start(self) -> int:

@@ -117,6 +117,10 @@ class Speller:
             pos = m.end()
         return "".join([*out, text[pos:]]) if found else None
 
+    def load_word_list(self) -> None:
+        """Load the English word list now (half a second), not in the first call that needs it."""
+        _english()
+
     def corrections(self, text: str) -> list[tuple[re.Match[str], str]]:
         """The misspelt words of `text` (matches) and their corrections, in order; its first
         word too, capitalized ("Peopel" -> "People"), unless the word list has it in lowercase
