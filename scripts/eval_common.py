@@ -44,6 +44,27 @@ def bleu(hyps: list[str], refs: list[str]) -> float:
     return round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2) if hyps else 0.0
 
 
+def changed_row(off: list[str], on: list[str], refs: list[str], hit: list[int]) -> dict[str, Any]:
+    """A split's row for a rule that changes the sentences `hit`: their count, BLEU of the
+    split and of those sentences alone, with the rule off and on."""
+    return {
+        "sentences": len(refs),
+        "changed_by_rule": len(hit),
+        "bleu_off": bleu(off, refs),
+        "bleu_on": bleu(on, refs),
+        "those_bleu_off": bleu([off[i] for i in hit], [refs[i] for i in hit]),
+        "those_bleu_on": bleu([on[i] for i in hit], [refs[i] for i in hit]),
+    }
+
+
+def changed_table(splits: dict[str, dict[str, Any]]) -> list[str]:
+    """The Markdown table of `changed_row`s, by split."""
+    return md_table(
+        ["split", "sentences", "changed", "BLEU off", "BLEU on", "those, off", "those, on"],
+        ([k, *v.values()] for k, v in splits.items()),
+    )
+
+
 def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     """The lines of a Markdown table: `header`, then one line per row."""
     return [

@@ -30,11 +30,11 @@ import re
 import string
 from pathlib import Path
 
-from eval_common import bleu, eval_parser, md_table, report_header, write_report
+from eval_common import bleu, changed_row, changed_table, eval_parser, md_table, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
-from translator.spelling import MIN_LENGTH, Speller, is_english
+from translator.spelling import LOWERCASE, MIN_LENGTH, Speller, is_english
 
 SPLITS = ("val", "test_2016_flickr", "test_2017_flickr")
 # American spellings (a word's start) and the British: to write val the British way
@@ -45,13 +45,12 @@ BRITISH = {
     "practicing": "practising", "organized": "organised", "armor": "armour",
 }  # fmt: skip
 _AMERICAN = re.compile(r"\b(" + "|".join(BRITISH) + r")(?=(?:s|ful|ed|ing|ish)?\b)")
-_LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]{5,}(?![\w'’-])")
 
 
 def typo(sentence: str, speller: Speller, rng: random.Random) -> tuple[str, str, str] | None:
     """(the sentence with one typo, the word, the typo): a corpus word of 5 letters or more,
     one random edit that makes neither a corpus word nor an English word; None if it has none."""
-    words = [m for m in _LOWERCASE.finditer(sentence) if m.group() in speller.counts]
+    words = [m for m in LOWERCASE.finditer(sentence) if len(m.group()) >= 5 and m.group() in speller.counts]
     for _ in range(20):
         if not words:
             return None
@@ -84,20 +83,14 @@ def main() -> int:
     for split in SPLITS:
         sources, refs = read_parallel(*split_paths(Path(args.data), split))
         on = clean[split] = translate(sources)
-        hit = [i for i, s in enumerate(sources) if speller(s) is not None]
+        fixes = {i: found for i, s in enumerate(sources) if (found := speller.corrections(s))}
+        hit = list(fixes)
         off = list(on)
         for i, t in zip(hit, translate([sources[i] for i in hit], spell=False), strict=True):
             off[i] = t
-        splits[split] = {
-            "sentences": len(sources),
-            "changed": len(hit),
-            "bleu_off": bleu(off, refs),
-            "bleu_on": bleu(on, refs),
-            "those_bleu_off": bleu([off[i] for i in hit], [refs[i] for i in hit]),
-            "those_bleu_on": bleu([on[i] for i in hit], [refs[i] for i in hit]),
-        }
-        for i in hit:
-            corrections += [(split, m.group(), fixed) for m, fixed in speller.corrections(sources[i])]
+        splits[split] = changed_row(off, on, refs, hit)
+        for i, found in fixes.items():
+            corrections += [(split, m.group(), fixed) for m, fixed in found]
             examples.append({"split": split, "source": sources[i], "off": off[i], "on": on[i], "reference": refs[i]})
 
     rng = random.Random(args.seed)
@@ -141,10 +134,7 @@ def main() -> int:
         f"Model `{args.model}`, engine {report['engine']}, beam {args.beam}; sacreBLEU defaults. 'Changed': "
         "sentences with a word the speller corrects; 'those': BLEU of those sentences alone.",
         "",
-        *md_table(
-            ["split", "sentences", "changed", "BLEU off", "BLEU on", "those, off", "those, on"],
-            ([k, *v.values()] for k, v in splits.items()),
-        ),
+        *changed_table(splits),
         "",
         "Every correction: " + ", ".join(f"{w} → {f} ({s})" for s, w, f in corrections) + ".",
         "",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sacrebleu
-from eval_common import bleu, eval_parser, md_table, off_and_on, report_header, write_report
+from eval_common import changed_row, changed_table, eval_parser, md_table, off_and_on, report_header, write_report
 
 from training.data import read_parallel, split_paths
 from translator.inference import Translator
@@ -73,14 +73,7 @@ def main() -> int:
     for split, (sources, refs) in data.items():
         off, on = off_and_on("lower_first", translate, sources)
         hit = [i for i, s in enumerate(sources) if prepare(s, tr.tokenizer.unknown, tr.lowercase).lowered]
-        splits[split] = {
-            "sentences": len(sources),
-            "changed_by_rule": len(hit),
-            "bleu_off": bleu(off, refs),
-            "bleu_on": bleu(on, refs),
-            "those_bleu_off": bleu([off[i] for i in hit], [refs[i] for i in hit]),
-            "those_bleu_on": bleu([on[i] for i in hit], [refs[i] for i in hit]),
-        }
+        splits[split] = changed_row(off, on, refs, hit)
         examples += [{"split": split, "source": sources[i], "off": off[i], "on": on[i], "reference": refs[i]}
                      for i in hit[: args.examples // len(SPLITS)]]  # fmt: skip
     emphasis = emphasis_rows(tr, translate, *data["val"])
@@ -99,10 +92,7 @@ def main() -> int:
         f"Model `{args.model}`, engine {report['engine']}, beam {args.beam}; sacreBLEU defaults. 'Changed': "
         "sentences whose first word the rule lowercases; 'those': BLEU of those sentences alone.",
         "",
-        *md_table(
-            ["split", "sentences", "changed", "BLEU off", "BLEU on", "those, off", "those, on"],
-            ([k, *v.values()] for k, v in splits.items()),
-        ),
+        *changed_table(splits),
         "",
         *md_table(["split", "source", "rule off", "rule on", "reference"], (e.values() for e in examples)),
         "",

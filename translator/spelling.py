@@ -32,7 +32,6 @@ from __future__ import annotations
 import collections
 import functools
 import re
-import string
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ _BRITISH = [
 ]
 _HEADER = "# the training corpus's English words and their counts (translator/spelling.py)"
 # a lowercase word on its own: not part of a hyphenated word, a contraction, a number or a name
-_LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
+LOWERCASE = re.compile(r"(?<![\w'’-])[a-z]+(?![\w'’-])")
 _FIRST = re.compile(r"^[A-Z][a-z]+(?![\w'’-])")  # a sentence's first word, capitalized
 
 
@@ -131,7 +130,7 @@ class Speller:
             fixed = self.word(first.group().lower())
             if fixed is not None:
                 found.append((first, fixed[:1].upper() + fixed[1:]))
-        found += ((m, fixed) for m in _LOWERCASE.finditer(text) if (fixed := self.word(m.group())) is not None)
+        found += ((m, fixed) for m in LOWERCASE.finditer(text) if (fixed := self.word(m.group())) is not None)
         return found
 
     def word(self, word: str) -> str | None:
@@ -180,16 +179,9 @@ def _american(word: str) -> Iterator[str]:
 
 
 def _edits(word: str) -> Iterator[str]:
-    """The strings one edit away from `word`: a letter deleted, replaced or inserted, two
-    neighbours swapped, a hyphen or a space inserted inside."""
-    for i in range(len(word) + 1):
-        head, tail = word[:i], word[i:]
-        if tail:
-            yield head + tail[1:]
-            yield from (head + c + tail[1:] for c in string.ascii_lowercase if c != tail[0])
-        if len(tail) > 1:
-            yield head + tail[1] + tail[0] + tail[2:]
-        yield from (head + c + tail for c in string.ascii_lowercase)
-        if head and tail:
-            yield head + "-" + tail
-            yield head + " " + tail
+    """The strings one edit away from `word`: pyspellchecker's (a letter deleted, inserted or
+    replaced, two neighbours swapped), and a hyphen or a space inserted inside."""
+    yield from _english().edit_distance_1(word)
+    for i in range(1, len(word)):
+        yield word[:i] + "-" + word[i:]
+        yield word[:i] + " " + word[i:]
