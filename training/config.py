@@ -31,6 +31,10 @@ class TrainConfig:
     max_tokens: int = 4096  # per batch, padded source or target tokens, whichever is larger
     lr: float = 7e-4
     warmup_steps: int = 1000
+    # inverse_sqrt: warm-up, then lr * sqrt(warmup / step). linear: warm-up, then a straight
+    # line down to 0 at decay_steps (for a run with a known step budget; set max_steps with it).
+    lr_schedule: str = "inverse_sqrt"
+    decay_steps: int = 0
     betas: tuple[float, float] = (0.9, 0.98)
     adam_eps: float = 1e-9
     weight_decay: float = 0.0
@@ -63,6 +67,12 @@ class TrainConfig:
             raise TranslatorError("alignment_file needs model.alignment_layer (the decoder layer to supervise)")
         if self.precision not in ("fp32", "bf16", "fp16", "auto"):
             raise TranslatorError(f"precision must be fp32, bf16, fp16 or auto, got {self.precision!r}")
+        if self.lr_schedule not in ("inverse_sqrt", "linear"):
+            raise TranslatorError(f"lr_schedule must be inverse_sqrt or linear, got {self.lr_schedule!r}")
+        if self.lr_schedule == "linear" and self.decay_steps <= self.warmup_steps:
+            raise TranslatorError(
+                f"lr_schedule linear needs decay_steps > warmup_steps ({self.warmup_steps}), got {self.decay_steps}"
+            )
         if self.max_tokens < self.max_len:
             raise TranslatorError(f"max_tokens ({self.max_tokens}) must be >= max_len ({self.max_len})")
         if self.eval_every <= 0 or self.save_every <= 0:

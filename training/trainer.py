@@ -130,6 +130,21 @@ def inverse_sqrt(warmup: int) -> Any:
     return factor
 
 
+def linear_decay(warmup: int, decay_steps: int) -> Any:
+    def factor(step: int) -> float:
+        step = max(step, 1)
+        return min(step / warmup, max(0.0, (decay_steps - step) / (decay_steps - warmup)))
+
+    return factor
+
+
+def lr_factor(cfg: TrainConfig) -> Any:
+    """The learning-rate multiplier per step that `cfg.lr_schedule` names."""
+    if cfg.lr_schedule == "linear":
+        return linear_decay(cfg.warmup_steps, cfg.decay_steps)
+    return inverse_sqrt(cfg.warmup_steps)
+
+
 def label_smoothed_loss(logits: torch.Tensor, target: torch.Tensor, eps: float, pad: int) -> tuple[torch.Tensor, int]:
     """Summed label-smoothed cross-entropy over non-pad tokens, and their count."""
     loss = F.cross_entropy(
@@ -176,7 +191,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.adam_eps, weight_decay=cfg.weight_decay
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, inverse_sqrt(cfg.warmup_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.state: dict[str, Any] = {
             "step": 0, "epoch": 0, "batch": 0, "train_seconds": 0.0, "tokens": 0,

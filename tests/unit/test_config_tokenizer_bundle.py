@@ -102,6 +102,10 @@ def test_train_config_layers_preset_and_overrides() -> None:
         load_train_config("no-such-preset")
     with pytest.raises(TranslatorError, match="precision"):
         load_train_config("tiny", ["precision=fp8"])
+    with pytest.raises(TranslatorError, match="lr_schedule must be"):
+        load_train_config("tiny", ["lr_schedule=cosine"])
+    with pytest.raises(TranslatorError, match="decay_steps > warmup_steps"):
+        load_train_config("tiny", ["lr_schedule=linear", "warmup_steps=50", "decay_steps=50"])
 
 
 def _bundle(tmp_path: Path, spm_model: Path) -> Path:

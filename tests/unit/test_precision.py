@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from training import trainer
-from training.trainer import autocast_dtype, inverse_sqrt, label_smoothed_loss
+from training.config import load_train_config
+from training.trainer import autocast_dtype, inverse_sqrt, label_smoothed_loss, linear_decay, lr_factor
 from translator.errors import TranslatorError
 
 
@@ -49,6 +50,21 @@ def test_inverse_sqrt_schedule() -> None:
     assert f(50) == pytest.approx(0.5)
     assert f(100) == pytest.approx(1.0)
     assert f(400) == pytest.approx(0.5)
+
+
+def test_linear_decay_schedule() -> None:
+    f = linear_decay(100, 500)
+    assert f(50) == pytest.approx(0.5)
+    assert f(100) == pytest.approx(1.0)
+    assert f(300) == pytest.approx(0.5)
+    assert f(500) == 0.0
+    assert f(600) == 0.0  # past decay_steps (a raised max_steps) the rate stays at 0, never negative
+
+
+def test_preset_schedule_is_the_one_trained_with() -> None:
+    cfg = load_train_config("multi30k")
+    assert lr_factor(cfg)(cfg.decay_steps) == 0.0
+    assert lr_factor(load_train_config("tiny"))(10**6) > 0.0  # inverse_sqrt never reaches 0
 
 
 def test_label_smoothed_loss_ignores_padding() -> None:
