@@ -11,7 +11,8 @@ pyspellchecker's English word list) and that the training corpus never had, or h
 typo of its own (`_RARE` times at most, `_MORE` times less often than the word), is
 replaced with the corpus word one edit away that the corpus has most often: a letter
 deleted, inserted or replaced, two neighbours swapped, a hyphen inserted; or a space, between
-two corpus words of 3 letters or more, in a word the corpus never had. So is the sentence's
+two corpus words of 3 letters or more, in a word the corpus never had. A hyphenated corpus
+word wins over the others ("tshirt" -> "t-shirt", though the corpus has "shirt" more often). So is the sentence's
 first word, in lowercase, and capitalized again ("Peopel" -> "People"). Words the corpus or
 the word list knows ("fox", "tabs", "roger"; "Maria", "Eiffel" first), other capitalized
 words (names), short words ("dgo") and words with no corpus word one edit away stay as they
@@ -145,6 +146,9 @@ class Speller:
             return None
         # (a word the corpus has is not split: "parkour", not "park our")
         found = {c: k for c in _edits(word) if (k := self._count(c)) > _MORE * n and not (n and " " in c)}
+        # a hyphen left out is the likeliest edit of all: "tshirt" is "t-shirt", not the commoner "shirt"
+        hyphenated = {c: k for c, k in found.items() if "-" in c}
+        found = hyphenated or found
         return max(found, key=lambda c: (found[c], c)) if found else None
 
     def _count(self, candidate: str) -> int:
