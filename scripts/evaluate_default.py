@@ -28,6 +28,7 @@ def main() -> None:
     ap.add_argument("--variant", help="ONNX variant, with --engine onnx")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="reports/default_model")
+    ap.add_argument("--config", default="multi30k", help="the preset the model was trained with (for the report)")
     args = ap.parse_args()
     translator = str(Path(sys.executable).with_name("translator"))
     results = {}
@@ -58,7 +59,7 @@ def main() -> None:
         },
         "commands": {
             "data": "translator data --from ../shared/data/multi30k --out data/multi30k",
-            "train": "translator train --config multi30k --out runs/multi30k",
+            "train": f"translator train --config {args.config} --out runs/{args.config}",
             "evaluate": [f"translator {c}" for c in commands],
             "report": "python scripts/evaluate_default.py " + " ".join(sys.argv[1:]),
         },
