@@ -12,11 +12,11 @@ typo of its own (`_RARE` times at most, `_MORE` times less often than the word),
 replaced with the corpus word one edit away that the corpus has most often: a letter
 deleted, inserted or replaced, two neighbours swapped, a hyphen inserted; or a space, between
 two corpus words of 3 letters or more, in a word the corpus never had. A hyphenated corpus
-word wins over the others ("tshirt" -> "t-shirt", though the corpus has "shirt" more often). So is the sentence's
-first word, in lowercase, and capitalized again ("Peopel" -> "People"). Words the corpus or
-the word list knows ("fox", "tabs", "roger"; "Maria", "Eiffel" first), other capitalized
-words (names), short words ("dgo") and words with no corpus word one edit away stay as they
-are.
+word wins over the others ("tshirt" -> "t-shirt", though the corpus has "shirt" more
+often). So is the sentence's first word, in lowercase, and capitalized again ("Peopel" ->
+"People"). Words the corpus or the word list knows ("fox", "tabs", "roger"; "Maria",
+"Eiffel" first), other capitalized words (names), short words ("dgo") and words with no
+corpus word one edit away stay as they are.
 
 British spellings are words, but the corpus (American captions) has few: "grey" 0 times
 against "gray" 343, "centre" once against "center" 31. A word the corpus has that much
@@ -147,9 +147,7 @@ class Speller:
         # (a word the corpus has is not split: "parkour", not "park our")
         found = {c: k for c in _edits(word) if (k := self._count(c)) > _MORE * n and not (n and " " in c)}
         # a hyphen left out is the likeliest edit of all: "tshirt" is "t-shirt", not the commoner "shirt"
-        hyphenated = {c: k for c, k in found.items() if "-" in c}
-        found = hyphenated or found
-        return max(found, key=lambda c: (found[c], c)) if found else None
+        return max(found, key=lambda c: ("-" in c, found[c], c)) if found else None
 
     def _count(self, candidate: str) -> int:
         """How often the corpus has `candidate`; for two words, the rarer's count."""
