@@ -55,6 +55,9 @@ def main() -> int:
                     help="guide with the links most eflomal runs agree on, instead of every run averaged")  # fmt: skip
     ap.add_argument("--ablate", choices=["null", "full-context"], action="append", default=[],
                     help="guided adaptation without its NULL targets or its full-context pass")  # fmt: skip
+    ap.add_argument("--adapt-lr", type=float, help="learning rate of the adaptation (default: translator.adapt's)")
+    ap.add_argument("--teacher", help="JSON file of the eflomal runs' links: read if it exists (for the same pairs "
+                    "and --eflomal-runs), else written, so settings can be compared on the same runs")  # fmt: skip
     ap.add_argument("--only-chosen", action="store_true", help="only the chosen setting's rows (for repeats)")
     ap.add_argument("--out", help="write OUT.json and OUT.md")
     args = ap.parse_args()
@@ -77,7 +80,16 @@ def main() -> int:
 
         corpus = Path(args.corpus)
         pairs = list(zip(src, tgt, strict=True))
-        teacher = guide_links(pairs, load_corpus(corpus / "train.en.gz", corpus / "train.fr.gz"), args.eflomal_runs)
+        cache = Path(args.teacher) if args.teacher else None
+        if cache and cache.exists():
+            saved = json.loads(cache.read_text())
+            if saved["pairs"] != [list(p) for p in pairs] or saved["runs"] != args.eflomal_runs:
+                ap.error(f"{cache} holds eflomal runs of other pairs or another --eflomal-runs")
+            teacher = [[[tuple(link) for link in run] for run in runs] for runs in saved["links"]]
+        else:
+            teacher = guide_links(pairs, load_corpus(corpus / "train.en.gz", corpus / "train.fr.gz"), args.eflomal_runs)
+            if cache:
+                cache.write_text(json.dumps({"pairs": pairs, "runs": args.eflomal_runs, "links": teacher}))
         for run in range(args.eflomal_runs):
             baseline.append(score(gold, [set(links[run]) for links in teacher]))
         reference = consensus_gold(teacher)
@@ -88,7 +100,7 @@ def main() -> int:
     adapt_seconds = 0.0
     if args.adapt_steps:  # once, for every setting below
         t0 = time.perf_counter()
-        tr = adapted(tr, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=True,
+        tr = adapted(tr, src, tgt, steps=args.adapt_steps, guide=guide, tokenized=True, lr=args.adapt_lr,
                      null="null" not in args.ablate, full_context="full-context" not in args.ablate)  # fmt: skip
         adapt_seconds = round(time.perf_counter() - t0, 1)
     cfg = tr.config
@@ -127,6 +139,7 @@ def main() -> int:
         "gold": str(gold_dir / "dev.wa.nonullalign"),
         "chosen": {"layer": chosen_layer, "head": chosen_head, "method": "grow-diag-final-and", "tokenized": True},
         "adapt_steps": args.adapt_steps,
+        "adapt_lr": args.adapt_lr,
         "guided_adaptation": bool(args.guide),
         "guide": None
         if not args.guide
@@ -146,6 +159,8 @@ def main() -> int:
             "adaptation (translation loss only)"  # fmt: skip
         if args.ablate:
             how += f", without: {', '.join(args.ablate)}"
+        if args.adapt_lr:
+            how += f", learning rate {args.adapt_lr:g}"
         md += [f"Adapted on the pairs first: {args.adapt_steps} steps of {how}, {adapt_seconds} s; "
                f"the chosen head is layer {chosen_layer}, head {chosen_head}.", ""]  # fmt: skip
     if baseline:

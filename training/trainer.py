@@ -297,7 +297,6 @@ class Trainer:
         """Encoded training pairs; with spm_alpha, resampled (deterministically) per epoch."""
         if self._examples_epoch == epoch or (self._examples and not self.cfg.spm_alpha):
             return self._examples
-        sp = self.tokenizer.sp
         alpha = self.cfg.spm_alpha
         if alpha:
             import sentencepiece
@@ -305,9 +304,7 @@ class Trainer:
             sentencepiece.set_random_generator_seed(self.cfg.seed * 100003 + epoch)
 
         def enc(t: str) -> list[int]:
-            if alpha:
-                return list(sp.Encode(t, enable_sampling=True, alpha=alpha, nbest_size=-1))
-            return self.tokenizer.encode(t)
+            return self.tokenizer.sample(t, alpha) if alpha else self.tokenizer.encode(t)
 
         out, links = [], []
         pieces = self.tokenizer.pieces

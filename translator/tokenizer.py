@@ -68,6 +68,11 @@ class Tokenizer:
         """Piece ids of `text` (invisible formatting characters removed first)."""
         return list(self.sp.EncodeAsIds(INVISIBLE.sub("", text)))
 
+    def sample(self, text: str, alpha: float) -> list[int]:
+        """One segmentation of `text` drawn from the unigram model's distribution, sharpened
+        by `alpha` (subword regularisation, Kudo 2018); `encode` is the most likely one."""
+        return list(self.sp.Encode(INVISIBLE.sub("", text), enable_sampling=True, alpha=alpha, nbest_size=-1))
+
     def encode_pieces(self, text: str) -> list[str]:
         return list(self.sp.EncodeAsPieces(INVISIBLE.sub("", text)))
 

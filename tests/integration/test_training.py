@@ -63,8 +63,9 @@ def _final_weights(run: Path) -> dict[str, torch.Tensor]:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
 
 
-def test_resume_after_simulated_kill_equals_uninterrupted(tmp_path: Path, reverse_data: Path) -> None:
-    cfg = _cfg(reverse_data, "model.dropout=0.1")
+@pytest.mark.parametrize("extra", [[], ["spm_alpha=0.3"]], ids=["plain", "subword-sampling"])
+def test_resume_after_simulated_kill_equals_uninterrupted(tmp_path: Path, reverse_data: Path, extra: list[str]) -> None:
+    cfg = _cfg(reverse_data, "model.dropout=0.1", *extra)
     train(cfg, tmp_path / "a", progress=False)
 
     class Killed(Exception):

@@ -48,6 +48,23 @@ def test_tokenizer_ignores_invisible_formatting_characters(spm_model: Path) -> N
     assert tok.encode("\u200b \ufeff") == []
 
 
+def test_sampled_segmentations_spell_the_text_and_follow_the_seed(spm_model: Path) -> None:
+    import sentencepiece
+
+    tok = Tokenizer(spm_model)
+    text = "Un homme fait du vélo dans la rue, à côté d'une église."
+
+    def draws() -> list[list[int]]:
+        sentencepiece.set_random_generator_seed(7)
+        return [tok.sample(text + "\u200b", alpha=0.2) for _ in range(20)]
+
+    first = draws()
+    assert first == draws(), "the same seed draws the same segmentations"
+    assert all(tok.decode(ids) == text for ids in first), "every segmentation spells the text, invisibles removed"
+    assert any(ids != tok.encode(text) for ids in first), "sampling does not always give the best segmentation"
+    assert len({tuple(ids) for ids in first}) > 1
+
+
 def test_repeat_weights_count_letters_and_a_word_start(spm_model: Path) -> None:
     tok = Tokenizer(spm_model)
     weights = dict(zip(tok.pieces(list(range(tok.vocab_size))), tok.repeat_weights.tolist(), strict=True))
