@@ -666,14 +666,30 @@ def _model_fingerprint(spec: EngineSpec) -> dict[str, Any]:
     }
 
 
+def served_model_tokenizer(info: Any, model_dir: Path, server: str) -> Tokenizer:
+    """The tokenizer of the local bundle `model_dir`, after checking that `server`, whose
+    `ModelInfo` is `info`, serves that bundle's model (same name and vocabulary)."""
+    from translator.bundle import TOKENIZER, read_manifest
+    from translator.tokenizer import Tokenizer
+
+    manifest = read_manifest(model_dir)
+    tokenizer = Tokenizer(model_dir / TOKENIZER)
+    if info.name != manifest.get("name") or info.vocab_size != tokenizer.vocab_size:
+        raise TranslatorError(
+            f"server {server} serves model {info.name!r} (vocabulary {info.vocab_size}) but the local bundle "
+            f"{model_dir} is {manifest.get('name')!r} (vocabulary {tokenizer.vocab_size}); "
+            "pass --model with the server's bundle"
+        )
+    return tokenizer
+
+
 def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     """(engine, {"model": fingerprint, "rules": version}, client) for `--server`; the tokenizer
     comes from the local bundle."""
     import grpc
 
-    from translator.bundle import TOKENIZER, default_model_dir, read_manifest
+    from translator.bundle import default_model_dir
     from translator.client import TranslatorClient
-    from translator.tokenizer import Tokenizer
 
     assert job.server is not None
     client = TranslatorClient(
@@ -685,15 +701,11 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
         client.close()
         raise TranslatorError(f"server {job.server}: {exc.code().name}: {exc.details()}") from None
     model_dir = Path(job.engine.model) if job.engine.model else default_model_dir()
-    manifest = read_manifest(model_dir)
-    tokenizer = Tokenizer(model_dir / TOKENIZER)
-    if info.name != manifest.get("name") or info.vocab_size != tokenizer.vocab_size:
+    try:
+        tokenizer = served_model_tokenizer(info, model_dir, job.server)  # it counts tokens here
+    except TranslatorError:
         client.close()
-        raise TranslatorError(
-            f"server {job.server} serves model {info.name!r} (vocabulary {info.vocab_size}) but the local bundle "
-            f"{model_dir} (used to count tokens) is {manifest.get('name')!r} (vocabulary {tokenizer.vocab_size}); "
-            "pass --model with the server's bundle"
-        )
+        raise
     limit = min(job.engine.max_input_tokens, info.max_input_tokens or job.engine.max_input_tokens)
     engine = RemoteEngine(client, tokenizer, limit, job.decode, job.max_in_flight)
     rules = info.translation_rules or None  # 0: a server from before the field

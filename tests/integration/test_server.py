@@ -744,6 +744,12 @@ def test_cli_translate_with_server_prints_the_local_output(
     assert capsys.readouterr().out == local and local.count('"log_prob"') == 2 + 1 + 2
     assert main(["translate", "--server", srv.address, "red " * 21]) == 2
     assert "RESOURCE_EXHAUSTED" in capsys.readouterr().err
+    # --model with --server names the served bundle, or is refused: it is not silently ignored
+    assert main(["translate", "--server", srv.address, "--model", str(tiny_bundle), "--beam", "2", *texts]) == 0
+    assert capsys.readouterr().out == "runs dog red\n\nsits boy the\n"
+    assert main(["translate", "--server", srv.address, "--model", "models/default", "red dog runs"]) == 2
+    err = capsys.readouterr().err
+    assert "serves model" in err and "pass --model with the server's bundle" in err
 
 
 def test_cli_translate_errors_name_the_same_text_locally_and_remotely(
