@@ -666,28 +666,27 @@ def _model_fingerprint(spec: EngineSpec) -> dict[str, Any]:
     }
 
 
-def served_model_tokenizer(info: Any, model_dir: Path, server: str) -> Tokenizer:
-    """The tokenizer of the local bundle `model_dir`, after checking that `server`, whose
-    `ModelInfo` is `info`, serves that bundle's model (same name and vocabulary)."""
+def served_model(client: Any, model_dir: Path) -> tuple[Any, Tokenizer]:
+    """(`ModelInfo`, tokenizer of the local bundle `model_dir`) after checking that the
+    server of `client` serves that bundle's model (same name and vocabulary)."""
     from translator.bundle import TOKENIZER, read_manifest
     from translator.tokenizer import Tokenizer
 
+    info = client.model_info_checked()
     manifest = read_manifest(model_dir)
     tokenizer = Tokenizer(model_dir / TOKENIZER)
     if info.name != manifest.get("name") or info.vocab_size != tokenizer.vocab_size:
         raise TranslatorError(
-            f"server {server} serves model {info.name!r} (vocabulary {info.vocab_size}) but the local bundle "
+            f"server {client.target} serves model {info.name!r} (vocabulary {info.vocab_size}) but the local bundle "
             f"{model_dir} is {manifest.get('name')!r} (vocabulary {tokenizer.vocab_size}); "
             "pass --model with the server's bundle"
         )
-    return tokenizer
+    return info, tokenizer
 
 
 def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     """(engine, {"model": fingerprint, "rules": version}, client) for `--server`; the tokenizer
     comes from the local bundle."""
-    import grpc
-
     from translator.bundle import default_model_dir
     from translator.client import TranslatorClient
 
@@ -695,14 +694,9 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     client = TranslatorClient(
         job.server, api_key=job.api_key, tls=job.tls, root_certificates=job.tls_ca, timeout=30.0, retries=8
     )
-    try:
-        info = client.model_info()
-    except grpc.RpcError as exc:
-        client.close()
-        raise TranslatorError(f"server {job.server}: {exc.code().name}: {exc.details()}") from None
     model_dir = Path(job.engine.model) if job.engine.model else default_model_dir()
     try:
-        tokenizer = served_model_tokenizer(info, model_dir, job.server)  # it counts tokens here
+        info, tokenizer = served_model(client, model_dir)  # the tokenizer counts tokens here
     except TranslatorError:
         client.close()
         raise

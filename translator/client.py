@@ -195,6 +195,13 @@ class TranslatorClient:
     def model_info(self, timeout: float | None = None) -> pb.ModelInfo:
         return self._call(self.stub.GetModelInfo, pb.GetModelInfoRequest(), timeout)
 
+    def model_info_checked(self) -> pb.ModelInfo:
+        """`model_info`, with a gRPC error turned into a `TranslatorError` naming the status."""
+        try:
+            return self.model_info()
+        except grpc.RpcError as exc:
+            raise TranslatorError(f"server {self.target}: {exc.code().name}: {exc.details()}") from None
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the health service says SERVING (raises `TranslatorError` after `timeout`)."""
         from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -157,6 +157,12 @@ def test_bad_numbers_are_usage_errors(capsys: pytest.CaptureFixture[str], argv: 
     assert exc.value.code == 2 and message in err and "Traceback" not in err
 
 
+def test_server_unreachable_with_model_is_a_clear_error(capsys: pytest.CaptureFixture[str], tiny_bundle: Path) -> None:
+    # --model with --server asks the server for its model first: no server there is a one-line error
+    code, _, err = run(capsys, "translate", "--server", "localhost:1", "--model", str(tiny_bundle), "red dog")
+    assert code == 2 and "server localhost:1: UNAVAILABLE" in err and "Traceback" not in err
+
+
 def test_batch_options_need_input_file(capsys: pytest.CaptureFixture[str], tiny_bundle: Path, tmp_path: Path) -> None:
     src = tmp_path / "in.txt"
     src.write_text("red dog\n")
