@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,12 @@ def test_prepare_corrects_the_text_and_moves_the_spans() -> None:
     assert p.text == "A man is walking home."
     assert [(s.text, s.at) for s in p.spans] == [("à 15 h 30", len("A man is walking home"))]
     assert prepare("A man is wlaking home.", lambda c: False).text == "A man is wlaking home."  # no speller
+
+
+def test_corrections_are_remembered_and_the_speller_still_pickles():
+    speller = spelling.Speller(COUNTS)
+    first = speller.word("wlaking")
+    assert speller.word("wlaking") == first == "walking"
+    assert speller._word.cache_info().hits == 1  # the second call did not search again
+    clone = pickle.loads(pickle.dumps(speller))
+    assert clone.counts == speller.counts and clone.word("wlaking") == "walking"
