@@ -3,9 +3,11 @@
 Starts `translator serve` on the shipped bundle, runs `translator loadtest` with 1, 8
 and 64 concurrent clients (single-sentence `Translate` calls, test_2016_flickr
 sentences, beam 5) for T seconds each, records the server's RSS before and after,
-then stops the server (SIGTERM, exit code checked) and translates the same
-sentences offline with the same engine, variant, beam and threads. Prints a
-Markdown table and writes JSON + Markdown.
+then stops the server (SIGTERM, exit code checked). The same sentences are
+translated offline with the same engine, variant, beam and threads before the
+server starts and after it stops; "x offline" is against the mean of the two.
+The CPU time of the server and of the load generator is reported per text.
+Prints a Markdown table and writes JSON + Markdown.
 
     python scripts/serve_bench.py --seconds 60 --out reports/serve_bench
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
+import resource
 import shlex
 import signal
 import socket
@@ -57,6 +61,9 @@ def main() -> int:
 
     with gzip.open(Path(args.data) / "test_2016_flickr.en.gz", "rt", encoding="utf-8") as f:
         texts = [line.rstrip("\n") for line in f]
+    tr = Translator(args.model, threads=args.threads)
+    offline = texts[: args.offline_sentences]
+    before_server = offline_run(tr, offline, args.beam)
     port, metrics = free_port(), free_port()
     cmd = [sys.executable, "-m", "translator.cli", "serve", "--model", args.model, "--port", str(port),
            "--metrics-port", str(metrics), "--threads", str(args.threads), "--log-format", "text"]  # fmt: skip
@@ -74,20 +81,23 @@ def main() -> int:
         rss_start = rss_mb(server.pid)
         for clients in (int(c) for c in args.clients.split(",")):
             before = rss_mb(server.pid)
+            cpu_client, cpu_server = cpu_seconds(), cpu_seconds(server.pid)
             report = run_loadtest(address, clients, args.seconds, texts=texts, beam=args.beam)
             report["server_rss_mb_before"] = before
             report["server_rss_mb_after"] = rss_mb(server.pid)
+            report["cpu_s"] = {"client": round(cpu_seconds() - cpu_client, 2),
+                               "server": round(cpu_seconds(server.pid) - cpu_server, 2)}  # fmt: skip
             runs.append(report)
             print(json.dumps(report), file=sys.stderr)
         rss_end = rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         exit_code = server.wait(timeout=60)
-    tr = Translator(args.model, threads=args.threads)
-    offline = texts[: args.offline_sentences]
-    t0 = time.perf_counter()
-    tr.translate(offline, beam_size=args.beam, max_batch_size=32)
-    offline_rate = len(offline) / (time.perf_counter() - t0)
+    after = offline_run(tr, offline, args.beam)
+    # the machine's speed drifts over minutes: the offline rate is the mean of a run before the
+    # server started and one after it stopped (both reported)
+    offline_rate = (before_server[0] + after[0]) / 2
+    offline_cpu_ms = (before_server[1] + after[1]) / 2
 
     command = "python scripts/serve_bench.py " + shlex.join(sys.argv[1:])
     engine = getattr(tr.engine, "name", "?"), getattr(tr.engine, "variant", "")
@@ -98,19 +108,24 @@ def main() -> int:
         "",
     ]
     md += ["| clients | seconds | requests | errors | sent/s | × offline | p50 ms | p95 ms | p99 ms "
-           "| RSS MB before → after |"]  # fmt: skip
-    md += ["|---|---|---|---|---|---|---|---|---|---|"]
+           "| RSS MB before → after | CPU ms/text server | CPU ms/text load generator |"]  # fmt: skip
+    md += ["|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         lat = r["latency_ms"]
         md.append(
             f"| {r['clients']} | {r['seconds']} | {r['requests']} | {sum(r['errors'].values())} "
             f"| {r['texts_per_second']:.1f} | {r['texts_per_second'] / offline_rate:.2f} "
-            f"| {lat['p50']} | {lat['p95']} | {lat['p99']} | {r['server_rss_mb_before']} → {r['server_rss_mb_after']} |"
+            f"| {lat['p50']} | {lat['p95']} | {lat['p99']} | {r['server_rss_mb_before']} → {r['server_rss_mb_after']} "
+            f"| {per_text(r, 'server')} | {per_text(r, 'client')} |"
         )
     md += [
         "",
         f"Offline (`Translator.translate`, batches of 32, same engine/beam/threads, {len(offline)} sentences, "
-        f"after the server stopped): {offline_rate:.1f} sent/s.",
+        f"the mean of a run before the server started and one after it stopped): {offline_rate:.1f} sent/s "
+        f"({before_server[0]:.1f} and {after[0]:.1f}), {offline_cpu_ms:.2f} CPU ms per text.",
+        "",
+        "CPU ms/text: CPU time (user + system, all threads) of the server process and of the load generator "
+        "(this process) during the run, per text answered; both share the 2 cores.",
         "",
         f"Server RSS: {rss_start} MB after warm-up, {rss_end} MB at the end. SIGTERM exit code: {exit_code}.",
     ]
@@ -118,10 +133,34 @@ def main() -> int:
     print(text)
     if args.out:
         result = {"command": command, "runs": runs, "offline_sentences_per_second": round(offline_rate, 2),
+                  "offline_cpu_ms_per_text": round(offline_cpu_ms, 3),
+                  "offline_runs_sentences_per_second": [round(before_server[0], 2), round(after[0], 2)],
                   "server_rss_mb": {"start": rss_start, "end": rss_end}, "sigterm_exit_code": exit_code}  # fmt: skip
         Path(args.out + ".json").write_text(json.dumps(result, indent=2) + "\n")
         Path(args.out + ".md").write_text(text)
     return 0
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process (all threads), or of process `pid` (Linux /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def offline_run(tr: Translator, texts: list[str], beam: int) -> tuple[float, float]:
+    """Sentences/s and CPU ms per sentence of `Translator.translate` in batches of 32, after
+    an untimed warm-up batch (the server warms up too before it reports SERVING)."""
+    tr.translate(texts[:32], beam_size=beam, max_batch_size=32)
+    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    tr.translate(texts, beam_size=beam, max_batch_size=32)
+    return len(texts) / (time.perf_counter() - t0), 1000 * (cpu_seconds() - cpu0) / len(texts)
+
+
+def per_text(run: dict[str, Any], who: str) -> str:
+    return f"{1000 * run['cpu_s'][who] / max(run['requests'], 1):.2f}"
 
 
 if __name__ == "__main__":
