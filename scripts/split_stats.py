@@ -5,9 +5,9 @@
 For val and both test splits: sentences, mean source words, the share of source
 and reference word tokens never seen in the training corpus (lowercased words,
 punctuation split off), the share of sentences with at least one unseen source
-word, the unseen source words most often met, and the model's sacreBLEU (beam 5, torch engine) on the whole split and on
-the sentences with and without unseen source words. Prints a table and writes
-JSON and Markdown.
+word, the unseen source words most often met, and the model's sacreBLEU (beam 5,
+torch engine) on the whole split and on the sentences with and without unseen
+source words. Prints a table and writes JSON and Markdown.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_prepare_corrects_the_text_and_moves_the_spans() -> None:
     assert prepare("A man is wlaking home.", lambda c: False).text == "A man is wlaking home."  # no speller
 
 
-def test_corrections_are_remembered_and_the_speller_still_pickles():
+def test_corrections_are_remembered_and_the_speller_still_pickles() -> None:
     speller = spelling.Speller(COUNTS)
     first = speller.word("wlaking")
     assert speller.word("wlaking") == first == "walking"
