@@ -18,7 +18,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import shlex
 import signal
 import socket
@@ -63,6 +62,7 @@ def main() -> int:
         texts = [line.rstrip("\n") for line in f]
     tr = Translator(args.model, threads=args.threads)
     offline = texts[: args.offline_sentences]
+    tr.translate(offline[:32], beam_size=args.beam, max_batch_size=32)  # warm-up, as the server's before SERVING
     before_server = offline_run(tr, offline, args.beam)
     port, metrics = free_port(), free_port()
     cmd = [sys.executable, "-m", "translator.cli", "serve", "--model", args.model, "--port", str(port),
@@ -81,11 +81,11 @@ def main() -> int:
         rss_start = rss_mb(server.pid)
         for clients in (int(c) for c in args.clients.split(",")):
             before = rss_mb(server.pid)
-            cpu_client, cpu_server = cpu_seconds(), cpu_seconds(server.pid)
+            cpu_client, cpu_server = time.process_time(), cpu_seconds(server.pid)
             report = run_loadtest(address, clients, args.seconds, texts=texts, beam=args.beam)
             report["server_rss_mb_before"] = before
             report["server_rss_mb_after"] = rss_mb(server.pid)
-            report["cpu_s"] = {"client": round(cpu_seconds() - cpu_client, 2),
+            report["cpu_s"] = {"client": round(time.process_time() - cpu_client, 2),
                                "server": round(cpu_seconds(server.pid) - cpu_server, 2)}  # fmt: skip
             runs.append(report)
             print(json.dumps(report), file=sys.stderr)
@@ -141,22 +141,17 @@ def main() -> int:
     return 0
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU seconds of this process (all threads), or of process `pid` (Linux /proc)."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid`, all threads (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def offline_run(tr: Translator, texts: list[str], beam: int) -> tuple[float, float]:
-    """Sentences/s and CPU ms per sentence of `Translator.translate` in batches of 32, after
-    an untimed warm-up batch (the server warms up too before it reports SERVING)."""
-    tr.translate(texts[:32], beam_size=beam, max_batch_size=32)
-    t0, cpu0 = time.perf_counter(), cpu_seconds()
+    """Sentences/s and CPU ms per sentence (this process) of `Translator.translate` in batches of 32."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
     tr.translate(texts, beam_size=beam, max_batch_size=32)
-    return len(texts) / (time.perf_counter() - t0), 1000 * (cpu_seconds() - cpu0) / len(texts)
+    return len(texts) / (time.perf_counter() - t0), 1000 * (time.process_time() - cpu0) / len(texts)
 
 
 def per_text(run: dict[str, Any], who: str) -> str:

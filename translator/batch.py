@@ -666,24 +666,6 @@ def _model_fingerprint(spec: EngineSpec) -> dict[str, Any]:
     }
 
 
-def served_model(client: Any, model_dir: Path) -> tuple[Any, Tokenizer]:
-    """(`ModelInfo`, tokenizer of the local bundle `model_dir`) after checking that the
-    server of `client` serves that bundle's model (same name and vocabulary)."""
-    from translator.bundle import TOKENIZER, read_manifest
-    from translator.tokenizer import Tokenizer
-
-    info = client.model_info_checked()
-    manifest = read_manifest(model_dir)
-    tokenizer = Tokenizer(model_dir / TOKENIZER)
-    if info.name != manifest.get("name") or info.vocab_size != tokenizer.vocab_size:
-        raise TranslatorError(
-            f"server {client.target} serves model {info.name!r} (vocabulary {info.vocab_size}) but the local bundle "
-            f"{model_dir} is {manifest.get('name')!r} (vocabulary {tokenizer.vocab_size}); "
-            "pass --model with the server's bundle"
-        )
-    return info, tokenizer
-
-
 def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     """(engine, {"model": fingerprint, "rules": version}, client) for `--server`; the tokenizer
     comes from the local bundle."""
@@ -696,7 +678,7 @@ def _open_remote(job: JobSpec) -> tuple[RemoteEngine, dict[str, Any], Any]:
     )
     model_dir = Path(job.engine.model) if job.engine.model else default_model_dir()
     try:
-        info, tokenizer = served_model(client, model_dir)  # the tokenizer counts tokens here
+        info, tokenizer = client.served_model(model_dir)  # the tokenizer counts tokens here
     except TranslatorError:
         client.close()
         raise

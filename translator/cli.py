@@ -296,9 +296,7 @@ def _hypotheses(args: argparse.Namespace, texts: list[str]) -> list[list[tuple[s
 
         with TranslatorClient(args.server, api_key=args.api_key, tls=args.tls, root_certificates=args.tls_ca) as client:
             if args.model:  # the server translates with its own model: a --model given must be that one
-                from translator.batch import served_model
-
-                served_model(client, Path(args.model))
+                client.served_model(Path(args.model))
             translations = client.translate_checked(texts, return_scores=True, **options)
         return [[(h.text, h.score, h.log_prob) for h in t.hypotheses] for t in translations]
     results = _local_translator(args).translate(texts, **options)

@@ -19,13 +19,16 @@ import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
 from translator._proto import translator_pb2 as pb
 from translator._proto import translator_pb2_grpc as pb_grpc
 from translator.errors import TranslatorError
+
+if TYPE_CHECKING:
+    from translator.tokenizer import Tokenizer
 
 T = TypeVar("T")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -201,6 +204,24 @@ class TranslatorClient:
             return self.model_info()
         except grpc.RpcError as exc:
             raise TranslatorError(f"server {self.target}: {exc.code().name}: {exc.details()}") from None
+
+    def served_model(self, model_dir: Path) -> tuple[pb.ModelInfo, Tokenizer]:
+        """(`ModelInfo`, tokenizer of the local bundle `model_dir`) after checking that the server
+        serves that bundle's model (same name and vocabulary): the server translates with its own
+        model, so a local bundle that counts tokens or is named by `--model` must be that one."""
+        from translator.bundle import TOKENIZER, read_manifest
+        from translator.tokenizer import Tokenizer
+
+        info = self.model_info_checked()
+        manifest = read_manifest(model_dir)
+        tokenizer = Tokenizer(model_dir / TOKENIZER)
+        if info.name != manifest.get("name") or info.vocab_size != tokenizer.vocab_size:
+            raise TranslatorError(
+                f"server {self.target} serves model {info.name!r} (vocabulary {info.vocab_size}) but the local "
+                f"bundle {model_dir} is {manifest.get('name')!r} (vocabulary {tokenizer.vocab_size}); "
+                "pass --model with the server's bundle"
+            )
+        return info, tokenizer
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the health service says SERVING (raises `TranslatorError` after `timeout`)."""
